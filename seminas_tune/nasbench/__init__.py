@@ -1,0 +1,1 @@
+"""NAS-Bench-101 graph utilities and a TensorFlow-free ``nasbench.api``."""

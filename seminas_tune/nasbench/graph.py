@@ -1,0 +1,76 @@
+"""Cell-graph utilities of NAS-Bench-101: pruning and the official module hash.
+
+The hash follows the algorithm of ``graph_util.hash_module`` in google-research/nasbench
+(described in ``shared/nasbench101/README.md``): an iterated, md5-based Weisfeiler-Lehman
+labelling, so isomorphic cells share one hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+"""The official ``available_ops`` order; an op's label in the hash is its index here."""
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
+    """Official NB-101 module hash of a (pruned) cell.
+
+    Args:
+        matrix: V x V upper-triangular 0/1 adjacency.
+        labels: V integer labels: -1 input, -2 output, else the op's index in the
+            canonical op list.
+    """
+    m = np.asarray(matrix, dtype=np.int64)
+    n = m.shape[0]
+    ins = [int(x) for x in m.sum(axis=0)]
+    outs = [int(x) for x in m.sum(axis=1)]
+    hashes = [_md5(str((outs[v], ins[v], int(labels[v])))) for v in range(n)]
+    preds = [[w for w in range(n) if m[w, v]] for v in range(n)]
+    succs = [[w for w in range(n) if m[v, w]] for v in range(n)]
+    for _ in range(n):
+        hashes = [
+            _md5(
+                "".join(sorted(hashes[w] for w in preds[v]))
+                + "|"
+                + "".join(sorted(hashes[w] for w in succs[v]))
+                + "|"
+                + hashes[v]
+            )
+            for v in range(n)
+        ]
+    return _md5(str(sorted(hashes)))
+
+
+def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]] | None:
+    """Remove vertices that lie on no input->output path.
+
+    Returns the pruned (matrix, ops), or None when the output is unreachable from the input.
+    """
+    m = np.asarray(matrix, dtype=np.int64)
+    n = m.shape[0]
+    fwd = {0}
+    for v in range(1, n):
+        if any(m[u, v] and u in fwd for u in range(v)):
+            fwd.add(v)
+    bwd = {n - 1}
+    for v in range(n - 2, -1, -1):
+        if any(m[v, w] and w in bwd for w in range(v + 1, n)):
+            bwd.add(v)
+    keep = sorted(fwd & bwd)
+    if n - 1 not in fwd:
+        return None
+    if len(keep) == n:
+        return m.copy(), list(ops)
+    return m[np.ix_(keep, keep)].copy(), [ops[i] for i in keep]
+
+
+def labels_of(ops: list[str], canonical_ops: tuple[str, ...] = NB101_OPS) -> list[int]:
+    """Hash labels of a cell's ops (-1 input, -2 output, index in ``canonical_ops`` else)."""
+    return [-1] + [canonical_ops.index(op) for op in ops[1:-1]] + [-2]
