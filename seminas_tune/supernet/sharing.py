@@ -94,8 +94,11 @@ def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> "ray.actor.Ac
         pass
     torch.manual_seed(0)
     state = task.build().state_dict()
+    # "DEFAULT" keeps the store out of the creating trial's placement group, which Tune
+    # removes (killing the actor with it) when that trial ends.
     return WeightStore.options(
-        name=cfg.store_name, namespace=cfg.namespace, get_if_exists=True, lifetime="detached"
+        name=cfg.store_name, namespace=cfg.namespace, get_if_exists=True, lifetime="detached",
+        scheduling_strategy="DEFAULT",
     ).remote(state)
 
 
