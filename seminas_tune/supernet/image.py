@@ -1,0 +1,347 @@
+"""Weight-sharing image supernet over :class:`~seminas_tune.spaces.mobilenetv2.MobileNetV2Space`.
+
+* :class:`ImageSupernet` holds every candidate MBConv of every layer; ``model(x, arch)`` runs
+  one path only (the same modules, in the same order, as the standalone network).
+* :class:`MobileNetV2Net` is the standalone network of one architecture; :func:`export_arch`
+  builds it with weights inherited from a supernet (ready for retraining).
+* :class:`ImageSupernetTask` plugs the supernet into the shared-weights Tune trainable of
+  :mod:`seminas_tune.supernet.sharing`: train a path for T steps, then recalibrate its BN on a
+  few training batches and report ``val_accuracy``, ``flops`` and ``params``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from seminas_tune.data.images import ImageDataConfig, infinite, make_loaders, normalize, num_classes
+from seminas_tune.spaces.mobilenetv2 import MB_OPS, ZERO, MobileNetV2Space, parse_op
+from seminas_tune.supernet.sharing import SharingConfig, SupernetTask
+
+
+# -- building blocks ---------------------------------------------------------------------------
+class ConvBNAct(nn.Sequential):
+    """Bias-free conv ('same' padding), BatchNorm, optional ReLU6."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
+                 act: bool = True):
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        if act:
+            layers.append(nn.ReLU6(inplace=True))
+        super().__init__(*layers)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: [1x1 expand], depthwise kxk (stride), linear 1x1 project, shortcut."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, expand: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        layers = [ConvBNAct(cin, mid, 1)] if expand != 1 else []
+        layers += [ConvBNAct(mid, mid, kernel, stride, groups=mid), ConvBNAct(mid, cout, 1, act=False)]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return x + out if self.residual else out
+
+
+def _stem(space: MobileNetV2Space) -> nn.Sequential:
+    return nn.Sequential(
+        ConvBNAct(3, space.stem_channels, 3, 2),
+        MBConv(space.stem_channels, space.first_block_channels, 3, 1, 1),
+    )
+
+
+def _head(space: MobileNetV2Space, dropout: float) -> nn.Sequential:
+    last = space.layer_specs()[-1].out_channels
+    return nn.Sequential(
+        ConvBNAct(last, space.head_channels, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(space.head_channels, space.config.num_classes),
+    )
+
+
+def _mbconv(spec, op: str) -> MBConv:
+    kernel, expand = parse_op(op)
+    return MBConv(spec.in_channels, spec.out_channels, kernel, expand, spec.stride)
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """Kaiming (fan-out) convs, unit BN, small-normal classifier."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+# -- networks ----------------------------------------------------------------------------------
+class MobileNetV2Net(nn.Module):
+    """Standalone network of one architecture: stem, its non-zero layers, head. No supernet code."""
+
+    def __init__(self, space: MobileNetV2Space, arch: Sequence[str], dropout: float = 0.0):
+        super().__init__()
+        space._check(tuple(arch))
+        self.arch = tuple(arch)
+        self.stem = _stem(space)
+        self.layers = nn.Sequential(
+            *[_mbconv(spec, op) for spec, op in zip(space.layer_specs(), arch) if op != ZERO]
+        )
+        self.head = _head(space, dropout)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(self.stem(x)))
+
+
+class ImageSupernet(nn.Module):
+    """All candidate ops of every layer; ``forward(x, arch)`` runs only ``arch``'s path."""
+
+    def __init__(self, space: MobileNetV2Space, dropout: float = 0.0):
+        super().__init__()
+        self.space = space
+        self.stem = _stem(space)
+        self.layers = nn.ModuleList(
+            nn.ModuleDict({op: _mbconv(spec, op) for op in MB_OPS}) for spec in space.layer_specs()
+        )
+        self.head = _head(space, dropout)
+        init_weights(self)
+
+    def path_modules(self, arch: Sequence[str]) -> list[nn.Module]:
+        """The modules ``arch`` runs through, in order (zero layers contribute none)."""
+        reason = self.space.invalid_reason(tuple(arch))
+        if reason is not None:
+            raise ValueError(f"not a {self.space.name} architecture: {reason}")
+        ops = [layer[op] for layer, op in zip(self.layers, arch) if op != ZERO]
+        return [self.stem, *ops, self.head]
+
+    def path_parameters(self, arch: Sequence[str]) -> list[nn.Parameter]:
+        """Trainable parameters of ``arch``'s path."""
+        return [p for m in self.path_modules(arch) for p in m.parameters()]
+
+    def forward(self, x: torch.Tensor, arch: Sequence[str]) -> torch.Tensor:
+        for module in self.path_modules(arch):
+            x = module(x)
+        return x
+
+
+def export_arch(supernet: ImageSupernet, arch: Sequence[str], dropout: float = 0.0) -> MobileNetV2Net:
+    """Standalone :class:`MobileNetV2Net` of ``arch`` with the supernet's weights (a copy)."""
+    net = MobileNetV2Net(supernet.space, arch, dropout)
+    src = supernet.path_modules(arch)
+    dst = [net.stem, *net.layers, net.head]
+    for s, d in zip(src, dst):
+        d.load_state_dict(s.state_dict())
+    return net.to(next(supernet.parameters()).device)
+
+
+# -- batch norm ----------------------------------------------------------------------------------
+def _batch_norms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, modules: Iterable[nn.Module], batches: Iterable, run) -> int:
+    """Reset the running statistics of the BNs in ``modules`` and re-estimate them.
+
+    ``run(batch)`` does one forward pass; the statistics become the exact average over the
+    batches (momentum None). Leaves ``model`` in eval mode. Returns the number of batches used.
+    """
+    bns = _batch_norms(modules)
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    used = 0
+    for batch in batches:
+        run(batch)
+        used += 1
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    model.eval()
+    return used
+
+
+# -- the Tune task -------------------------------------------------------------------------------
+@dataclass
+class ImageSupernetConfig:
+    """Supernet, optimisation and evaluation settings of an image search.
+
+    Attributes:
+        data: where the images are (its ``resolution`` is the search resolution).
+        width_mult: channel multiplier of the space.
+        num_classes: classifier outputs; None = number of class folders.
+        lr, momentum, nesterov, weight_decay, label_smoothing, grad_clip: SGD of each trial.
+        bn_recal_batches: training batches used to re-estimate BN statistics before evaluation.
+        eval_batches: held-out batches evaluated (None = all of them).
+        amp: "bf16" (autocast on CUDA) or "none".
+        channels_last: NHWC memory format (faster with cuDNN and oneDNN).
+        init_seed: seed of the supernet's initial weights.
+        torch_threads: intra-op threads of a trial process (None = torch's default).
+    """
+
+    data: ImageDataConfig
+    width_mult: float = 1.0
+    num_classes: int | None = None
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.1
+    grad_clip: float | None = 5.0
+    bn_recal_batches: int = 10
+    eval_batches: int | None = None
+    amp: str = "bf16"
+    channels_last: bool = True
+    init_seed: int = 0
+    torch_threads: int | None = None
+
+    def __post_init__(self):
+        if self.amp not in ("bf16", "none"):
+            raise ValueError(f"amp must be 'bf16' or 'none', got {self.amp!r}")
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast on CUDA when ``amp == 'bf16'``, else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=amp == "bf16" and device.type == "cuda")
+
+
+class ImageSupernetTask(SupernetTask):
+    """One architecture per trial on a shared :class:`ImageSupernet` (see module docstring)."""
+
+    def __init__(self, config: ImageSupernetConfig):
+        self.config = config
+        classes = config.num_classes or num_classes(config.data.root)
+        self.space = MobileNetV2Space(resolution=config.data.resolution,
+                                      width_mult=config.width_mult, num_classes=classes)
+        self._loaders = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_loaders": None}  # loaders (and their workers) stay local
+
+    def loaders(self):
+        """(train, held-out) loaders of this process, made once with a fresh shuffle seed."""
+        if self._loaders is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+            self._loaders = make_loaders(self.config.data, shuffle_seed=seed)
+        return self._loaders
+
+    def _setup(self, model: nn.Module, device: torch.device) -> None:
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        if self.config.channels_last:
+            model.to(memory_format=torch.channels_last)
+
+    def _inputs(self, images: torch.Tensor, device: torch.device) -> torch.Tensor:
+        x = normalize(images.to(device, non_blocking=True))
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def build(self) -> ImageSupernet:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.init_seed)
+            return ImageSupernet(self.space)
+
+    def train_path(self, model: ImageSupernet, arch: Any, steps: int, device: torch.device) -> dict:
+        cfg = self.config
+        self._setup(model, device)
+        params = model.path_parameters(arch)
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                              weight_decay=cfg.weight_decay)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        model.train()
+        batches = infinite(self.loaders()[0])
+        total_loss = torch.zeros((), device=device)
+        correct = seen = 0
+        start = time.perf_counter()
+        for _ in range(steps):
+            images, labels = next(batches)
+            x, y = self._inputs(images, device), labels.to(device, non_blocking=True)
+            with autocast(device, cfg.amp):
+                logits = model(x, arch)
+                loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            total_loss += loss.detach()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        elapsed = time.perf_counter() - start
+        return {
+            "train_loss": float(total_loss) / max(steps, 1),
+            "train_accuracy": correct / max(seen, 1),
+            "train_images_per_s": seen / elapsed if elapsed > 0 else 0.0,
+        }
+
+    @torch.no_grad()
+    def evaluate(self, model: ImageSupernet, arch: Any, device: torch.device) -> dict:
+        cfg = self.config
+        self._setup(model, device)
+        train_loader, val_loader = self.loaders()
+        start = time.perf_counter()
+
+        def forward(batch):
+            with autocast(device, cfg.amp):
+                return model(self._inputs(batch[0], device), arch)
+
+        batches = (b for _, b in zip(range(cfg.bn_recal_batches), infinite(train_loader)))
+        recal = recalibrate_bn(model, model.path_modules(arch), batches, forward)
+        correct = seen = 0
+        loss = 0.0
+        for i, batch in enumerate(val_loader):
+            if cfg.eval_batches is not None and i >= cfg.eval_batches:
+                break
+            logits = forward(batch).float()
+            y = batch[1].to(device)
+            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        return {
+            "val_accuracy": correct / max(seen, 1),
+            "val_loss": loss / max(seen, 1),
+            "val_images": seen,
+            "bn_recal_batches": recal,
+            "eval_seconds": time.perf_counter() - start,
+            "flops": self.space.flops(arch),
+            "params": self.space.params(arch),
+        }
+
+
+def supernet_from_store(task: ImageSupernetTask, sharing: SharingConfig) -> ImageSupernet:
+    """The shared supernet as it is now in the experiment's WeightStore (on CPU).
+
+    Raises:
+        LookupError: no store of that name is running in this Ray cluster.
+    """
+    import ray
+
+    try:
+        store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
+    except ValueError:
+        raise LookupError(f"no WeightStore named {sharing.store_name!r} in namespace "
+                          f"{sharing.namespace!r}: run the search first (same SharingConfig)") from None
+    model = task.build()
+    model.load_state_dict(ray.get(store.pull.remote())[1])
+    return model
