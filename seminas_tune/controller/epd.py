@@ -1,0 +1,111 @@
+"""The encoder-predictor-decoder (EPD) controller of NAO / SemiNAS, generic over spaces.
+
+Encoder: token embedding -> bidirectional LSTM (hidden/2 per direction) plus a residual from
+the embedding; token states are L2-normalised, the architecture embedding is the normalised
+mean of the token states. Predictor: MLP with a residual on the embedding. Decoder: LSTM
+initialised with (embedding, embedding), dot-product attention over the token states, teacher
+forcing in training, greedy decoding restricted to each position's allowed tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class EPDConfig:
+    """Model sizes (reference: hidden 64, one LSTM layer, predictor hidden 64)."""
+
+    hidden: int = 64
+    mlp_hidden: int = 64
+    dropout: float = 0.1
+
+
+class EPD(nn.Module):
+    """Encoder-predictor-decoder over fixed-length token sequences.
+
+    Args:
+        vocab_size: tokens, padding (0) included; 0 also serves as the decoder's start token.
+        token_mask: bool ``seq_len x vocab_size`` mask of tokens allowed at each position.
+    """
+
+    def __init__(self, vocab_size: int, token_mask: torch.Tensor, cfg: EPDConfig | None = None):
+        super().__init__()
+        cfg = cfg or EPDConfig()
+        h = cfg.hidden
+        self.cfg = cfg
+        self.register_buffer("mask", torch.as_tensor(token_mask, dtype=torch.bool))
+        self.embed = nn.Embedding(vocab_size, h)
+        self.encoder = nn.LSTM(h, h // 2, batch_first=True, bidirectional=True)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.mlp_in = nn.Linear(h, cfg.mlp_hidden)
+        self.mlp_mid = nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden)
+        self.mlp_out = nn.Linear(cfg.mlp_hidden, 1)
+        self.dec_embed = nn.Embedding(vocab_size, h)
+        self.decoder = nn.LSTM(h, h, batch_first=True)
+        self.attn_out = nn.Linear(2 * h, h)
+        self.out = nn.Linear(h, vocab_size)
+
+    # -- encoder and predictor -----------------------------------------------------------
+    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token states, ``B x T x hidden``, L2-normalised."""
+        x = self.embed(tokens)
+        y, _ = self.encoder(self.drop(x))
+        return F.normalize(y + x, dim=-1)
+
+    @staticmethod
+    def pool(states: torch.Tensor) -> torch.Tensor:
+        return F.normalize(states.mean(dim=1), dim=-1)
+
+    def predict_from_states(self, states: torch.Tensor) -> torch.Tensor:
+        e = self.pool(states)
+        z = F.relu(self.mlp_in(self.drop(e)))
+        z = z + F.relu(self.mlp_mid(self.drop(z)))
+        return self.mlp_out(z).squeeze(-1)
+
+    def predict(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.predict_from_states(self.encode(tokens))
+
+    # -- decoder -------------------------------------------------------------------------
+    def _step(self, inp: torch.Tensor, state, states: torch.Tensor, positions: slice) -> tuple:
+        y, state = self.decoder(self.dec_embed(inp), state)
+        att = torch.softmax(torch.bmm(y, states.transpose(1, 2)), dim=-1)
+        ctx = torch.bmm(att, states)
+        logits = self.out(torch.tanh(self.attn_out(torch.cat([y, ctx], dim=-1))))
+        logits = logits.masked_fill(~self.mask[positions], float("-inf"))
+        return logits, state
+
+    def _init_state(self, states: torch.Tensor):
+        e = self.pool(states).unsqueeze(0).contiguous()
+        return e, e
+
+    def reconstruct_logits(self, tokens: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits ``B x T x vocab`` (start token 0, then the shifted input)."""
+        inp = torch.cat([torch.zeros_like(tokens[:, :1]), tokens[:, :-1]], dim=1)
+        logits, _ = self._step(inp, self._init_state(states), states, slice(0, tokens.shape[1]))
+        return logits
+
+    @torch.no_grad()
+    def greedy_decode(self, states: torch.Tensor) -> torch.Tensor:
+        """Greedy constrained decoding of token states into ``B x T`` token ids."""
+        b, t = states.shape[0], self.mask.shape[0]
+        state = self._init_state(states)
+        inp = torch.zeros(b, 1, dtype=torch.long, device=states.device)
+        out = []
+        for p in range(t):
+            logits, state = self._step(inp, state, states, slice(p, p + 1))
+            inp = logits.argmax(dim=-1)
+            out.append(inp)
+        return torch.cat(out, dim=1)
+
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, trade_off: float = 0.8) -> tuple:
+        """Joint loss ``trade_off * MSE + (1 - trade_off) * NLL``; returns (loss, mse, nll)."""
+        states = self.encode(tokens)
+        mse = F.mse_loss(self.predict_from_states(states), targets)
+        logits = self.reconstruct_logits(tokens, states)
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
+        return trade_off * mse + (1 - trade_off) * nll, mse, nll

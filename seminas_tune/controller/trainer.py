@@ -1,0 +1,279 @@
+"""Semi-supervised controller training and gradient-ascent generation (SemiNAS Algorithm 1).
+
+:func:`run_round` is one iteration as a pure function of a :class:`RoundRequest`: train the EPD
+on the labeled set, pseudo-label M random architectures, train on labeled (up-sampled) plus
+pseudo-labeled, then move the top-K seeds along the predictor's gradient and decode new, valid,
+never-seen architectures. Being pure, it runs the same inline or as a background Ray task.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from seminas_tune.controller.epd import EPD, EPDConfig
+
+
+@dataclass
+class ControllerConfig:
+    """Controller training settings.
+
+    The reference trains 1000 epochs on the labeled set, then 500 epochs on labeled x10 plus
+    pseudo-labeled, at batch 100 (about an hour per iteration on 2 CPU cores). The defaults
+    here (``schedule="fast"``) train a fixed number of optimiser steps at a larger batch,
+    warm-started from the previous iteration; ``benchmarks/bench_controller.py`` compares the
+    two schedules' cost and predictor quality. ``schedule="reference"`` reproduces the paper.
+
+    Attributes:
+        epd: model sizes.
+        lr, weight_decay, grad_clip: Adam settings (reference: 1e-3, 1e-4, 5).
+        trade_off: weight of the regression loss (reference 0.8; NLL gets the rest).
+        schedule: ``"fast"`` or ``"reference"``.
+        batch_size: fast-schedule batch (the reference uses 100).
+        labeled_steps: fast-schedule steps on the labeled set alone.
+        joint_steps: fast-schedule steps on labeled (up-sampled) plus pseudo-labeled.
+        reference_epochs: (labeled epochs, joint epochs) of the reference schedule.
+        num_threads: torch threads (fixed, so results do not depend on the host's core count).
+        device: ``"auto"`` (CUDA when visible), ``"cpu"`` or ``"cuda"``.
+    """
+
+    epd: EPDConfig = field(default_factory=EPDConfig)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    trade_off: float = 0.8
+    schedule: str = "fast"
+    batch_size: int = 256
+    labeled_steps: int = 300
+    joint_steps: int = 300
+    reference_epochs: tuple[int, int] = (1000, 500)
+    num_threads: int = 2
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.schedule not in ("fast", "reference"):
+            raise ValueError(f"schedule must be 'fast' or 'reference', got {self.schedule!r}")
+
+
+@dataclass
+class RoundRequest:
+    """Everything one controller round needs (picklable; shipped to a Ray task).
+
+    Attributes:
+        space: the search space.
+        cfg: controller settings.
+        labeled: architectures with known scores; ``scores`` in maximise orientation.
+        seen_keys: keys never to propose again (evaluated or pending).
+        num_unlabeled: M, random architectures to pseudo-label (0 for NAO).
+        upsample: how many times the labeled set is repeated beside the pseudo-labeled one.
+        top_k: K seeds for gradient ascent.
+        num_new: architectures to generate (0: train only).
+        candidates: architectures to score with the trained predictor (SemiNAS-RE).
+        max_flops: optional bound; generated architectures above it are discarded.
+        state: previous model and optimiser state, or None for a fresh controller.
+        seed: seeds this round's sampling, batching and initialisation.
+        max_step_size: gradient-ascent step sizes tried are 1, 2, ... up to this.
+        fill_pool: when ascent finds fewer than ``num_new``, the rest are the best-predicted
+            unseen members of the pseudo-labeled set (or, for NAO, of this many random
+            members ranked by the predictor only).
+    """
+
+    space: Any
+    cfg: ControllerConfig
+    labeled: list
+    scores: np.ndarray
+    seen_keys: set
+    num_unlabeled: int
+    upsample: int
+    top_k: int
+    num_new: int
+    candidates: list = field(default_factory=list)
+    max_flops: float | None = None
+    state: dict | None = None
+    seed: int = 0
+    max_step_size: float = 20.0
+    fill_pool: int = 10_000
+
+
+@dataclass
+class RoundResult:
+    new_archs: list
+    candidate_scores: np.ndarray
+    state: dict
+    info: dict
+
+
+def _device(cfg: ControllerConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _train(model: EPD, opt, tokens: torch.Tensor, targets: torch.Tensor, steps: int, batch: int,
+           cfg: ControllerConfig, gen: torch.Generator) -> float:
+    """``steps`` optimiser steps over shuffled epochs of (tokens, targets); returns last loss."""
+    model.train()
+    n = tokens.shape[0]
+    loss_val, done = float("nan"), 0
+    while done < steps:
+        perm = torch.randperm(n, generator=gen).to(tokens.device)
+        for s in range(0, n, batch):
+            idx = perm[s:s + batch]
+            loss, _, _ = model.loss(tokens[idx], targets[idx], cfg.trade_off)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            loss_val, done = float(loss.detach()), done + 1
+            if done >= steps:
+                break
+    return loss_val
+
+
+def _steps(cfg: ControllerConfig, n: int, phase: int) -> tuple[int, int]:
+    """(steps, batch) of a training phase on ``n`` samples."""
+    if cfg.schedule == "reference":
+        return cfg.reference_epochs[phase] * -(-n // 100), 100
+    return (cfg.labeled_steps, cfg.joint_steps)[phase], cfg.batch_size
+
+
+def _tokens(space, archs: list, device) -> torch.Tensor:
+    return torch.tensor([space.encode(a) for a in archs], dtype=torch.long, device=device)
+
+
+@torch.no_grad()
+def predict(model: EPD, tokens: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model.predict(tokens[i:i + batch]) for i in range(0, tokens.shape[0], batch)])
+
+
+def sample_unlabeled(space, rng: np.random.Generator, n: int, exclude: set) -> list:
+    """Up to ``n`` random members with distinct keys outside ``exclude``."""
+    out, keys = [], set(exclude)
+    for _ in range(n * 3):
+        if len(out) >= n:
+            break
+        a = space.sample(rng)
+        k = space.key(a)
+        if k not in keys:
+            keys.add(k)
+            out.append(a)
+    return out
+
+
+def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
+             max_flops: float | None, max_step: float) -> tuple[list, float]:
+    """Gradient ascent from seed token sequences with step sizes 1, 2, 3, ... until
+    ``num_new`` new valid architectures decode; returns (archs, last step size)."""
+    model.eval()
+    states = model.encode(seeds).detach().requires_grad_(True)
+    with torch.enable_grad():
+        model.predict_from_states(states).sum().backward()
+    grad = states.grad.detach()
+    new, keys, eta = [], set(seen), 0.0
+    while len(new) < num_new and eta < max_step:
+        eta += 1.0
+        moved = torch.nn.functional.normalize(states.detach() + eta * grad, dim=-1)
+        for row in model.greedy_decode(moved).cpu().tolist():
+            arch = space.decode(row)
+            if arch is None:
+                continue
+            k = space.key(arch)
+            if k in keys or (max_flops is not None and space.flops(arch) > max_flops):
+                continue
+            keys.add(k)
+            new.append(arch)
+            if len(new) >= num_new:
+                break
+    return new, eta
+
+
+def _best_predicted(model: EPD, space, req: RoundRequest, rng: np.random.Generator,
+                    pool: list, pred: torch.Tensor, taken: list, dev) -> list:
+    """Top-up: best-predicted unseen members of ``pool`` (or of a fresh random pool)."""
+    if not pool:
+        pool = sample_unlabeled(space, rng, req.fill_pool, set(req.seen_keys))
+        pred = predict(model, _tokens(space, pool, dev)) if pool else torch.zeros(0)
+    skip = set(req.seen_keys) | {space.key(a) for a in taken}
+    out = []
+    for i in torch.argsort(pred, descending=True).cpu().tolist():
+        if len(taken) + len(out) >= req.num_new:
+            break
+        a = pool[i]
+        if space.key(a) in skip or (req.max_flops is not None and space.flops(a) > req.max_flops):
+            continue
+        skip.add(space.key(a))
+        out.append(a)
+    return out
+
+
+def run_round(req: RoundRequest) -> RoundResult:
+    """One SemiNAS (or NAO, with ``num_unlabeled=0``) controller round."""
+    t0 = time.perf_counter()
+    cfg = req.cfg
+    torch.set_num_threads(cfg.num_threads)
+    dev = _device(cfg)
+    gen = torch.Generator().manual_seed(req.seed)
+    torch.manual_seed(req.seed)
+    rng = np.random.default_rng(req.seed)
+    space = req.space
+    model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), cfg.epd).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if req.state is not None:
+        model.load_state_dict(req.state["model"])
+        opt.load_state_dict(req.state["opt"])
+
+    scores = np.asarray(req.scores, dtype=np.float64)
+    mu, sd = float(scores.mean()), float(scores.std()) or 1.0
+    x_lab = _tokens(space, req.labeled, dev)
+    y_lab = torch.tensor((scores - mu) / sd, dtype=torch.float32, device=dev)
+    steps, batch = _steps(cfg, len(req.labeled), 0)
+    info: dict[str, Any] = {"labeled": len(req.labeled)}
+    info["loss_labeled"] = _train(model, opt, x_lab, y_lab, steps, batch, cfg, gen)
+
+    pool_archs, pool_pred = list(req.labeled), y_lab
+    if req.num_unlabeled > 0:
+        seen = set(req.seen_keys) | {space.key(a) for a in req.labeled}
+        unl = sample_unlabeled(space, rng, req.num_unlabeled, seen)
+        x_unl = _tokens(space, unl, dev)
+        y_unl = predict(model, x_unl)
+        x = torch.cat([x_lab.repeat(req.upsample, 1), x_unl])
+        y = torch.cat([y_lab.repeat(req.upsample), y_unl])
+        steps, batch = _steps(cfg, x.shape[0], 1)
+        info["loss_joint"] = _train(model, opt, x, y, steps, batch, cfg, gen)
+        # Seeds ranked by the *final* predictor, not the stale pseudo-labels.
+        pool_archs = pool_archs + unl
+        pool_pred = torch.cat([y_lab, predict(model, x_unl)])
+        info["pseudo_labeled"] = len(unl)
+    info["train_s"] = time.perf_counter() - t0
+
+    new: list = []
+    if req.num_new > 0:
+        top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
+        seeds = _tokens(space, [pool_archs[i] for i in top], dev)
+        new, info["step_size"] = generate(model, space, seeds, req.num_new, req.seen_keys,
+                                          req.max_flops, req.max_step_size)
+        info["generated"] = len(new)
+        if len(new) < req.num_new:
+            new += _best_predicted(model, space, req, rng, pool_archs[len(req.labeled):],
+                                   pool_pred[len(req.labeled):], new, dev)
+    cand_scores = np.zeros(0)
+    if req.candidates:
+        cand_scores = predict(model, _tokens(space, req.candidates, dev)).cpu().numpy() * sd + mu
+    info["total_s"] = time.perf_counter() - t0
+    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": _cpu(opt.state_dict())}
+    return RoundResult(new, cand_scores, state, info)
+
+
+def _cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cpu(v) for v in obj]
+    return obj

@@ -1,0 +1,339 @@
+"""Machinery shared by every searcher of the package.
+
+:class:`ArchSearcher` is a ``ray.tune.search.Searcher`` over a
+:class:`~seminas_tune.spaces.SearchSpace`. It owns the query budget, the pool of results, the
+canonical-key dedup (an isomorphic cell is never suggested twice), pending trials,
+``points_to_evaluate``, warm starts, NaN/inf/error handling, the FLOPs bound, background jobs
+and checkpointing. A concrete searcher only implements :meth:`ArchSearcher._propose`.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
+
+CHECKPOINT_FORMAT = "seminas-tune-searcher/1"
+
+
+class CheckpointError(ValueError):
+    """A searcher checkpoint is corrupt or belongs to another searcher."""
+
+
+@dataclass
+class Observation:
+    """One finished evaluation. ``value`` is the raw metric; ``score`` is oriented so that
+    larger is better; both are None when the trial failed or returned NaN/inf."""
+
+    key: Any
+    arch: Any
+    value: float | None
+    score: float | None
+    status: str  # "ok", "error", "nan", "invalid"
+
+
+def default_space() -> SearchSpace:
+    """The NB-101 space over the bundled NB101-30k table."""
+    from seminas_tune.data import load_nasbench101
+    from seminas_tune.spaces import NASBench101Space
+
+    return NASBench101Space(load_nasbench101())
+
+
+class _Inline:
+    """A finished background job, for runs without Ray (the inline benchmark driver)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class ArchSearcher(Searcher):
+    """Base class of the package's searchers.
+
+    Args:
+        space: the search space (default: NB-101 over the bundled NB101-30k table).
+        metric: result key to optimise (default ``val_accuracy``).
+        mode: ``"max"`` or ``"min"``.
+        max_queries: evaluations in all; then ``suggest`` returns ``FINISHED``.
+        seed: seeds every random choice; same seed and same results give the same suggestions.
+        points_to_evaluate: configs (flat, as ``space.to_config`` makes) evaluated first.
+        max_flops: never propose an architecture with ``space.flops(arch) > max_flops``.
+        background: ``"auto"`` runs heavy jobs (controller training) as Ray tasks when Ray is
+            initialised, else inline; ``"ray"`` or ``"inline"`` force one.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace | None = None,
+        metric: str | None = "val_accuracy",
+        mode: str | None = "max",
+        max_queries: int = 300,
+        seed: int = 0,
+        points_to_evaluate: list[dict] | None = None,
+        max_flops: float | None = None,
+        background: str = "auto",
+    ):
+        if mode not in ("max", "min", None):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if not isinstance(max_queries, int) or max_queries < 1:
+            raise ValueError(f"max_queries must be a positive integer, got {max_queries!r}")
+        if background not in ("auto", "ray", "inline"):
+            raise ValueError(f"background must be 'auto', 'ray' or 'inline', got {background!r}")
+        super().__init__(metric=metric, mode=mode)
+        self.space = space if space is not None else default_space()
+        self.max_queries = max_queries
+        self.seed = seed
+        self.max_flops = max_flops
+        self.background = background
+        self.rng = np.random.default_rng(seed)
+        self._points = [self._checked_arch(p) for p in (points_to_evaluate or [])]
+        self._queue: list = []  # architectures ready to suggest
+        self._pending: dict[str, Any] = {}  # trial_id -> key
+        self._proposed: dict[Any, Any] = {}  # key -> arch, everything ever suggested
+        self._observations: list[Observation] = []
+        self._observed: set = set()
+        self._job = None  # running background job (not checkpointed: re-run on restore)
+        self._job_request = None
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    @property
+    def num_suggested(self) -> int:
+        return len(self._proposed)
+
+    @property
+    def observations(self) -> list[Observation]:
+        return list(self._observations)
+
+    def results(self) -> list[Observation]:
+        """Successful observations (finite metric) in completion order."""
+        return [o for o in self._observations if o.status == "ok"]
+
+    def is_new(self, arch: Any) -> bool:
+        """Valid, within the FLOPs bound, and never suggested or observed."""
+        if not self.space.is_valid(arch):
+            return False
+        k = self.space.key(arch)
+        if k in self._proposed or k in self._observed:
+            return False
+        return self.max_flops is None or self.space.flops(arch) <= self.max_flops
+
+    def seen_keys(self) -> set:
+        return set(self._proposed) | self._observed
+
+    def sample_new(self, n: int, tries: int = 50) -> list:
+        """Up to ``n`` uniformly sampled new architectures with distinct keys."""
+        out, keys = [], set()
+        for _ in range(n * tries):
+            if len(out) >= n:
+                break
+            a = self.space.sample(self.rng)
+            if self.is_new(a) and self.space.key(a) not in keys:
+                keys.add(self.space.key(a))
+                out.append(a)
+        return out
+
+    def _score(self, value: float) -> float:
+        return value if self._mode != "min" else -value
+
+    def _checked_arch(self, config: dict) -> Any:
+        arch = self.space.from_config(config)
+        reason = self.space.invalid_reason(arch)
+        if reason is not None:
+            raise InvalidConfigError(f"point to evaluate is not a valid {self.space.name} architecture: {reason}")
+        return arch
+
+    # -- background jobs -----------------------------------------------------------------
+    def _use_ray(self) -> bool:
+        if self.background == "inline":
+            return False
+        import ray
+
+        if self.background == "ray" and not ray.is_initialized():
+            raise RuntimeError("background='ray' needs ray.init() first")
+        return ray.is_initialized()
+
+    def start_job(self, fn: Callable, request: Any) -> None:
+        """Run ``fn(request)`` in the background (a Ray task, GPU if the cluster has one)."""
+        self._job_request = (fn, request)
+        if not self._use_ray():
+            self._job = _Inline(fn(request))
+            return
+        import ray
+
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(fn)
+        self._job = remote.remote(request)
+
+    def poll_job(self) -> tuple[bool, Any]:
+        """(done, result) of the background job; result is None while it runs."""
+        if self._job is None:
+            return False, None
+        if isinstance(self._job, _Inline):
+            value = self._job.value
+        else:
+            import ray
+
+            ready, _ = ray.wait([self._job], timeout=0)
+            if not ready:
+                return False, None
+            value = ray.get(self._job)
+        self._job = self._job_request = None
+        return True, value
+
+    @property
+    def job_running(self) -> bool:
+        return self._job is not None
+
+    # -- what subclasses implement -------------------------------------------------------
+    def _propose(self) -> list | None:
+        """New architectures to queue, ``[]`` when the space is exhausted, or None to wait
+        (results pending or a background job running)."""
+        raise NotImplementedError
+
+    def _on_observation(self, obs: Observation) -> None:
+        """Hook called after each observation is recorded."""
+
+    # -- the Tune Searcher API -----------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        if mode not in ("max", "min", None):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if metric:
+            self._metric = metric
+        if mode:
+            self._mode = mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.num_suggested >= self.max_queries:
+            return Searcher.FINISHED
+        arch = self._next_arch()
+        if arch is None:
+            if self._exhausted:
+                return Searcher.FINISHED
+            return None
+        key = self.space.key(arch)
+        self._proposed[key] = arch
+        self._pending[trial_id] = key
+        return self.space.to_config(arch)
+
+    _exhausted = False
+
+    def _next_arch(self) -> Any:
+        while self._points:
+            arch = self._points.pop(0)
+            if self.is_new(arch):
+                return arch
+        while True:
+            while self._queue:
+                arch = self._queue.pop(0)
+                if self.is_new(arch):
+                    return arch
+            batch = self._propose()
+            if batch is None:
+                return None
+            if not batch:
+                self._exhausted = not self._pending and not self.job_running
+                return None
+            self._queue.extend(batch)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        key = self._pending.pop(trial_id, None)
+        if key is None:
+            return  # not ours (e.g. a trial started before a restore that dropped it)
+        arch = self._proposed[key]
+        self._record(key, arch, None if error else result)
+
+    def _record(self, key: Any, arch: Any, result: dict | None) -> None:
+        if result is None:
+            obs = Observation(key, arch, None, None, "error")
+        elif result.get("valid") is False:
+            obs = Observation(key, arch, None, None, "invalid")
+        else:
+            if self._metric not in result:
+                raise KeyError(
+                    f"metric {self._metric!r} is not in the trial's result (keys: "
+                    f"{sorted(k for k in result if not k.startswith('_'))[:12]}); "
+                    f"pass the metric your trainable reports as metric=..."
+                )
+            raw = result[self._metric]
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                value = math.nan
+            if math.isfinite(value):
+                obs = Observation(key, arch, value, self._score(value), "ok")
+            else:
+                obs = Observation(key, arch, None, None, "nan")
+        self._observations.append(obs)
+        self._observed.add(key)
+        self._on_observation(obs)
+
+    def add_evaluated_point(self, parameters: dict, value: float, error: bool = False,
+                            pruned: bool = False, intermediate_values: list | None = None) -> None:
+        """Warm start: record a result obtained elsewhere (it does not use the budget)."""
+        arch = self.space.from_config(parameters)
+        key = self.space.key(arch)
+        if key in self._observed:
+            return
+        self._record(key, arch, None if error else {self._metric: value})
+
+    def add_evaluated_points(self, points_or_results) -> None:
+        """Warm start from a list of (config, value) pairs, or a Tune ``ResultGrid``/DataFrame."""
+        if hasattr(points_or_results, "get_dataframe"):
+            points_or_results = points_or_results.get_dataframe()
+        if hasattr(points_or_results, "iterrows"):
+            df = points_or_results
+            keys = list(self.space.choices())
+            cols = {k: (f"config/{k}" if f"config/{k}" in df.columns else k) for k in keys}
+            pairs = [({k: row[c] for k, c in cols.items()}, row[self._metric]) for _, row in df.iterrows()]
+        else:
+            pairs = list(points_or_results)
+        for config, value in pairs:
+            self.add_evaluated_point(config, value)
+
+    # -- checkpointing -------------------------------------------------------------------
+    _TRANSIENT = ("_job", "_job_request")
+
+    def get_state(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        state["_job_was_running"] = self._job is not None
+        state["_pending_job_request"] = self._job_request
+        return {"format": CHECKPOINT_FORMAT, "class": type(self).__name__, "state": state}
+
+    def set_state(self, state: dict) -> None:
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError("not a seminas-tune searcher checkpoint; restore from the experiment that wrote it")
+        if state["class"] != type(self).__name__:
+            raise CheckpointError(
+                f"checkpoint belongs to {state['class']}, not {type(self).__name__}; "
+                f"restore it with the searcher class that wrote it"
+            )
+        inner = dict(state["state"])
+        running = inner.pop("_job_was_running")
+        request = inner.pop("_pending_job_request")
+        self.__dict__.update(inner)
+        self._job = self._job_request = None
+        if running and request is not None:  # jobs are pure: re-running gives the same result
+            self.start_job(*request)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Pickle the whole state (pool, pending trials, controller, RNGs) to a file.
+
+        Checkpoints are pickles: load them only from your own experiment's storage.
+        """
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        try:
+            with open(checkpoint_path, "rb") as f:
+                state = pickle.load(f)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as e:
+            raise CheckpointError(f"{checkpoint_path}: corrupt searcher checkpoint ({type(e).__name__}: {e})") from e
+        self.set_state(state)

@@ -1,0 +1,122 @@
+"""SemiNAS and NAO as Ray Tune searchers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, RoundResult, run_round
+from seminas_tune.search.base import ArchSearcher
+
+
+def round_seed(seed: int, iteration: int) -> int:
+    """A 31-bit seed for controller round ``iteration`` of a search seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+class SemiNASSearcher(ArchSearcher):
+    """Semi-supervised NAO (SemiNAS, Luo et al. 2020, Algorithm 1) as a Tune searcher.
+
+    First ``num_initial`` random architectures are evaluated. Then, each iteration: the
+    encoder-predictor-decoder controller is trained on the evaluated ones, ``num_unlabeled``
+    random architectures are pseudo-labeled by its predictor, it is trained again on both
+    (evaluated ones up-sampled ``upsample`` times), and the ``top_k`` best of both are moved
+    along the predictor's gradient and decoded into ``num_new`` new architectures. Controller
+    training runs in the background (a Ray task; GPU if the cluster has one) while ``suggest``
+    returns None, so Tune's event loop never blocks.
+
+    Args:
+        space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background:
+            see :class:`~seminas_tune.search.base.ArchSearcher`.
+        num_initial: N, random architectures evaluated first (paper: 100).
+        num_unlabeled: M, pseudo-labeled architectures per iteration (paper: 10,000; 0 = NAO).
+        top_k: K, seeds for gradient ascent (paper: 100).
+        num_new: architectures generated per iteration (paper: 100).
+        upsample: repeats of the evaluated set beside the pseudo-labeled set (paper: 10).
+        controller: controller model and training settings.
+
+    When gradient ascent cannot find ``num_new`` new valid architectures (a table-restricted
+    space has few members near any point), the batch is topped up with the best-predicted
+    unseen pseudo-labeled architectures (see ``RoundRequest.fill_pool``), then at random; the
+    counts are in ``history``.
+    """
+
+    def __init__(
+        self,
+        space=None,
+        metric: str | None = "val_accuracy",
+        mode: str | None = "max",
+        max_queries: int = 300,
+        seed: int = 0,
+        points_to_evaluate: list[dict] | None = None,
+        max_flops: float | None = None,
+        num_initial: int = 100,
+        num_unlabeled: int = 10_000,
+        top_k: int = 100,
+        num_new: int = 100,
+        upsample: int = 10,
+        controller: ControllerConfig | None = None,
+        background: str = "auto",
+    ):
+        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background)
+        for name, v in (("num_initial", num_initial), ("top_k", top_k), ("num_new", num_new), ("upsample", upsample)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(num_unlabeled, int) or num_unlabeled < 0:
+            raise ValueError(f"num_unlabeled must be a non-negative integer, got {num_unlabeled!r}")
+        self.num_initial = num_initial
+        self.num_unlabeled = num_unlabeled
+        self.top_k = top_k
+        self.num_new = num_new
+        self.upsample = upsample
+        self.controller = controller or ControllerConfig()
+        self.iteration = 0
+        self.controller_state: dict | None = None
+        self.history: list[dict] = []
+
+    def _propose(self) -> list | None:
+        remaining = self.max_queries - self.num_suggested
+        if self.num_suggested < self.num_initial:
+            return self.sample_new(min(self.num_initial - self.num_suggested, remaining))
+        done, result = self.poll_job()
+        if done:
+            return self._apply(result, remaining)
+        if self.job_running or self._pending:
+            return None  # the batch's results are needed first
+        labeled = self.results()
+        if not labeled:  # every evaluation failed: keep exploring at random
+            return self.sample_new(min(self.num_new, remaining))
+        request = RoundRequest(
+            space=self.space,
+            cfg=self.controller,
+            labeled=[o.arch for o in labeled],
+            scores=np.array([o.score for o in labeled]),
+            seen_keys=self.seen_keys(),
+            num_unlabeled=self.num_unlabeled,
+            upsample=self.upsample,
+            top_k=self.top_k,
+            num_new=min(self.num_new, remaining),
+            max_flops=self.max_flops,
+            state=self.controller_state,
+            seed=round_seed(self.seed, self.iteration),
+        )
+        self.start_job(run_round, request)
+        done, result = self.poll_job()
+        return self._apply(result, remaining) if done else None
+
+    def _apply(self, result: RoundResult, remaining: int) -> list:
+        self.controller_state = result.state
+        self.iteration += 1
+        new = [a for a in result.new_archs if self.is_new(a)]
+        want = min(self.num_new, remaining)
+        fill = self.sample_new(want - len(new)) if len(new) < want else []
+        self.history.append({**result.info, "iteration": self.iteration, "random_fill": len(fill)})
+        return new + fill
+
+
+class NAOSearcher(SemiNASSearcher):
+    """NAO (Luo et al. 2018): SemiNAS without pseudo-labels (``num_unlabeled=0``)."""
+
+    def __init__(self, *args: Any, num_unlabeled: int = 0, **kwargs: Any):
+        super().__init__(*args, num_unlabeled=num_unlabeled, **kwargs)

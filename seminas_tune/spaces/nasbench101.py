@@ -1,0 +1,230 @@
+"""The NAS-Bench-101 cell space.
+
+An architecture is a pruned :class:`~seminas_tune.nasbench.api.ModelSpec`. Cells with fewer
+than 7 vertices are handled in a *padded* 7-vertex form (isolated filler vertices before the
+output) for tokens, flat configs and local moves; pruning removes the fillers again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from seminas_tune.nasbench.api import (
+    CONV1X1,
+    CONV3X3,
+    INPUT,
+    MAX_VERTICES,
+    MAXPOOL3X3,
+    OUTPUT,
+    ModelSpec,
+    OutOfDomainError,
+    check_spec,
+)
+from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
+
+_OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)
+_SHORT = {INPUT: "in", OUTPUT: "out", CONV3X3: "c3", CONV1X1: "c1", MAXPOOL3X3: "mp"}
+# Token vocabulary of the reference implementation.
+_PAD, _NO_EDGE, _EDGE = 0, 1, 2
+_OP_TOKEN = {CONV1X1: 3, CONV3X3: 4, MAXPOOL3X3: 5, OUTPUT: 6}
+_TOKEN_OP = {t: op for op, t in _OP_TOKEN.items()}
+_N = MAX_VERTICES
+_SLOTS = [(r, c) for c in range(1, _N) for r in range(c)]  # upper-triangle slots, column-major
+# Token positions: for each column c, its c edge bits then the op of vertex c.
+_LAYOUT = [item for c in range(1, _N) for item in [("edge", r, c) for r in range(c)] + [("op", c, c)]]
+
+
+def _allowed(kind: str, column: int) -> tuple[int, ...]:
+    if kind == "edge":
+        return (_NO_EDGE, _EDGE)
+    if column == _N - 1:
+        return (_OP_TOKEN[OUTPUT],)
+    return tuple(_OP_TOKEN[o] for o in (CONV1X1, CONV3X3, MAXPOOL3X3))
+
+
+def make_spec(matrix: Any, ops: Sequence[str]) -> ModelSpec:
+    """A ModelSpec stored in pruned form (its original equals its pruned cell when valid)."""
+    spec = ModelSpec(matrix, list(ops))
+    return ModelSpec(spec.matrix, spec.ops) if spec.valid_spec else spec
+
+
+class NASBench101Space(SearchSpace):
+    """NB-101 cells: <= 7 vertices, <= 9 edges, interior ops conv3x3 / conv1x1 / maxpool3x3.
+
+    Args:
+        dataset: a :class:`~seminas_tune.data.NASBench101Data` (or a ``NASBench`` API object).
+            With it, the space is the set of cells the data covers: ``sample`` draws members and
+            anything else is invalid. Without it, the whole 423,624-cell space.
+    """
+
+    name = "NAS-Bench-101"
+
+    def __init__(self, dataset: Any = None):
+        self.dataset = getattr(dataset, "dataset", dataset)
+        self._members = None if self.dataset is None else np.asarray(self.dataset.hashes)
+        self._graphs: dict | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_graphs": None}
+
+    # -- sampling and validity ---------------------------------------------------------
+    def spec_of_hash(self, module_hash: str) -> ModelSpec:
+        """The cell the dataset stores for ``module_hash``."""
+        if self._graphs is None:
+            f = self.dataset.fixed
+            self._graphs = dict(zip(f.index, zip(f["n_vertices"], f["adjacency"], f["ops"])))
+        n, adjacency, ops = self._graphs[module_hash]
+        m = np.zeros((n, n), dtype=np.int64)
+        m[np.triu_indices(n, 1)] = np.frombuffer(adjacency.encode(), dtype=np.uint8) - 48
+        spec = ModelSpec(m, ops.split(","))
+        spec._key = module_hash
+        return spec
+
+    def sample(self, rng: np.random.Generator) -> ModelSpec:
+        if self._members is not None:
+            return self.spec_of_hash(str(self._members[rng.integers(len(self._members))]))
+        while True:  # uniform over labelled 7-vertex graphs, rejecting invalid ones
+            m = np.triu(rng.integers(0, 2, size=(_N, _N)), 1)
+            ops = [INPUT] + [_OPS[i] for i in rng.integers(0, 3, size=_N - 2)] + [OUTPUT]
+            spec = make_spec(m, ops)
+            if self.invalid_reason(spec) is None:
+                return spec
+
+    def invalid_reason(self, arch: ModelSpec) -> str | None:
+        if not isinstance(arch, ModelSpec):
+            return f"expected a ModelSpec, got {type(arch).__name__}"
+        try:
+            check_spec(arch)
+        except OutOfDomainError as e:
+            return str(e)
+        if self.dataset is not None and self.key(arch) not in self.dataset:
+            return f"cell {self.key(arch)} is not covered by the data ({self.dataset.name})"
+        return None
+
+    def key(self, arch: ModelSpec) -> str:
+        k = getattr(arch, "_key", None)
+        if k is None:
+            k = arch.hash_spec() if arch.valid_spec else "invalid"
+            arch._key = k
+        return k
+
+    def describe(self, arch: ModelSpec) -> str:
+        if not arch.valid_spec:
+            return "invalid (disconnected)"
+        bits = "".join(str(int(b)) for b in arch.matrix[np.triu_indices(len(arch.ops), 1)])
+        return f"{','.join(_SHORT.get(o, o) for o in arch.ops)} | {bits}"
+
+    # -- padded 7-vertex form ------------------------------------------------------------
+    @staticmethod
+    def padded(arch: ModelSpec) -> tuple[np.ndarray, list[str]]:
+        """7x7 matrix and 7 ops: the cell with isolated conv3x3 fillers before its output."""
+        m, ops = arch.matrix, arch.ops
+        n = len(ops)
+        full = np.zeros((_N, _N), dtype=np.int64)
+        idx = list(range(n - 1)) + [_N - 1]
+        full[np.ix_(idx, idx)] = m
+        full_ops = list(ops[:-1]) + [CONV3X3] * (_N - n) + [OUTPUT]
+        return full, full_ops
+
+    # -- controller tokens --------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return 7
+
+    @property
+    def seq_len(self) -> int:
+        return len(_SLOTS) + _N - 1  # 21 edge bits + 6 ops = 27
+
+    def allowed_tokens(self, position: int) -> tuple[int, ...]:
+        kind, _, c = _LAYOUT[position]
+        return _allowed(kind, c)
+
+    def encode(self, arch: ModelSpec) -> list[int]:
+        m, ops = self.padded(arch)
+        return [
+            (_EDGE if m[r, c] else _NO_EDGE) if kind == "edge" else _OP_TOKEN[ops[c]]
+            for kind, r, c in _LAYOUT
+        ]
+
+    def decode(self, tokens: Sequence[int]) -> ModelSpec | None:
+        if len(tokens) != self.seq_len:
+            return None
+        m = np.zeros((_N, _N), dtype=np.int64)
+        ops = [INPUT] + [None] * (_N - 1)
+        for (kind, r, c), t in zip(_LAYOUT, tokens):
+            if t not in _allowed(kind, c):
+                return None
+            if kind == "edge":
+                m[r, c] = int(t == _EDGE)
+            else:
+                ops[c] = _TOKEN_OP[int(t)]
+        spec = make_spec(m, ops)
+        return spec if self.is_valid(spec) else None
+
+    # -- local moves ---------------------------------------------------------------------
+    def _moves(self, arch: ModelSpec) -> list[ModelSpec]:
+        m, ops = self.padded(arch)
+        out = []
+        for r, c in _SLOTS:
+            m2 = m.copy()
+            m2[r, c] ^= 1
+            out.append((m2, ops))
+        for v in range(1, _N - 1):
+            for op in _OPS:
+                if op != ops[v]:
+                    out.append((m, ops[:v] + [op] + ops[v + 1:]))
+        return [make_spec(mm, oo) for mm, oo in out]
+
+    def neighbours(self, arch: ModelSpec) -> list[ModelSpec]:
+        seen = {self.key(arch)}
+        result = []
+        for spec in self._moves(arch):
+            if spec.valid_spec and self.is_valid(spec) and self.key(spec) not in seen:
+                seen.add(self.key(spec))
+                result.append(spec)
+        return result
+
+    def mutate(self, arch: ModelSpec, rng: np.random.Generator) -> ModelSpec:
+        """NB-101 paper mutation: flip each edge w.p. 1/21, change each op w.p. 1/5; retry
+        until the child is valid and differs from the parent."""
+        m, ops = self.padded(arch)
+        own = self.key(arch)
+        for _ in range(1000):
+            m2 = m.copy()
+            for r, c in _SLOTS:
+                if rng.random() < 1 / len(_SLOTS):
+                    m2[r, c] ^= 1
+            ops2 = list(ops)
+            for v in range(1, _N - 1):
+                if rng.random() < 1 / (_N - 2):
+                    ops2[v] = _OPS[rng.choice([i for i, o in enumerate(_OPS) if o != ops[v]])]
+            child = make_spec(m2, ops2)
+            if child.valid_spec and self.is_valid(child) and self.key(child) != own:
+                return child
+        nbrs = self.neighbours(arch)
+        if not nbrs:
+            raise RuntimeError(f"cell {own} has no valid neighbour in {self.name}")
+        return nbrs[rng.integers(len(nbrs))]
+
+    # -- flat Tune config ----------------------------------------------------------------
+    def choices(self) -> dict[str, list[Any]]:
+        ch: dict[str, list[Any]] = {f"edge_{r}_{c}": [0, 1] for r, c in _SLOTS}
+        ch.update({f"op_{v}": list(_OPS) for v in range(1, _N - 1)})
+        return ch
+
+    def to_config(self, arch: ModelSpec) -> dict[str, Any]:
+        if not arch.valid_spec:
+            raise InvalidConfigError("an invalid (disconnected) cell has no config")
+        m, ops = self.padded(arch)
+        cfg: dict[str, Any] = {f"edge_{r}_{c}": int(m[r, c]) for r, c in _SLOTS}
+        cfg.update({f"op_{v}": ops[v] for v in range(1, _N - 1)})
+        return cfg
+
+    def _from_checked_config(self, config: dict[str, Any]) -> ModelSpec:
+        m = np.zeros((_N, _N), dtype=np.int64)
+        for r, c in _SLOTS:
+            m[r, c] = int(config[f"edge_{r}_{c}"])
+        ops = [INPUT] + [config[f"op_{v}"] for v in range(1, _N - 1)] + [OUTPUT]
+        return make_spec(m, ops)
