@@ -177,18 +177,18 @@ def test_tune_run_on_digits_shares_weights_and_reports(ray_session, digits):
 
     cfg = task_config(digits)
     task = ImageSupernetTask(cfg)
-    share = sharing(steps=8)
+    share = sharing(steps=6)
     tuner = tune.Tuner(
         image_supernet_trainable(cfg, share, gpus_per_trial=0),
         param_space=task.space.tune_space(),
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=4,
+        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=3,
                                     max_concurrent_trials=2, metric="val_accuracy", mode="max",
                                     reuse_actors=True),
     )
     results = tuner.fit()
-    assert results.num_errors == 0 and len(results) == 4
+    assert results.num_errors == 0 and len(results) == 3
     df = results.get_dataframe()
-    assert sorted(df["store_version"]) == [1, 2, 3, 4]  # every push landed
+    assert sorted(df["store_version"]) == [1, 2, 3]  # every push landed
     assert df["base_version"].max() >= 1  # some trial started from weights trained before it
     for _, row in df.iterrows():
         arch = task.space.arch_of({k[len("config/"):]: v for k, v in row.items() if k.startswith("config/")})
@@ -201,27 +201,24 @@ def test_tune_run_on_digits_shares_weights_and_reports(ray_session, digits):
         trial_resources(gpus_per_trial=0.5)
 
 
-def test_flops_bound_in_seminas_search(ray_session, digits):
+def test_seminas_searcher_respects_the_flops_bound(digits):
     seminas = pytest.importorskip("seminas_tune")
     if not hasattr(seminas, "SemiNASSearcher"):
         pytest.skip("SemiNASSearcher not written yet")
-    from ray import tune
-
-    from trainables.image_supernet import image_supernet_trainable
-
-    cfg = task_config(digits)
-    space = ImageSupernetTask(cfg).space
+    space = ImageSupernetTask(task_config(digits)).space
     rng = np.random.default_rng(4)
-    bound = float(np.median([space.flops(space.sample(rng)) for _ in range(200)]))
+    bound = float(np.percentile([space.flops(space.sample(rng)) for _ in range(300)], 30))
     searcher = seminas.SemiNASSearcher(space=space, metric="val_accuracy", mode="max",
-                                       max_queries=4, seed=0, max_flops=bound)
-    results = tune.Tuner(
-        image_supernet_trainable(cfg, sharing(steps=2), gpus_per_trial=0),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=4, metric="val_accuracy",
-                                    mode="max", max_concurrent_trials=2, reuse_actors=True),
-    ).fit()
-    flops = results.get_dataframe()["flops"]
-    assert len(flops) > 0 and (flops <= bound).all()
+                                       max_queries=20, seed=0, max_flops=bound)
+    flops = []
+    for i in range(40):
+        config = searcher.suggest(f"t{i}")
+        if config == searcher.FINISHED:
+            break
+        if config is not None:
+            flops.append(space.flops(space.arch_of(config)))
+            searcher.on_trial_complete(f"t{i}", {"val_accuracy": float(rng.random())})
+    assert len(flops) == 20 and max(flops) <= bound  # 70 % of random architectures exceed it
 
 
 @pytest.mark.gpu

@@ -111,7 +111,8 @@ class EvalTransform:
     def __call__(self, img: Image.Image, rng: random.Random | None = None) -> torch.Tensor:
         w, h = img.size
         short = int(round(self.size / self.crop_fraction))
-        nw, nh = (short, max(short, round(h * short / w))) if w <= h else (max(short, round(w * short / h)), short)
+        scale = short / min(w, h)
+        nw, nh = max(short, round(w * scale)), max(short, round(h * scale))
         img = img.resize((nw, nh), Image.BILINEAR)
         left, top = (nw - self.size) // 2, (nh - self.size) // 2
         return to_uint8_tensor(img.crop((left, top, left + self.size, top + self.size)))

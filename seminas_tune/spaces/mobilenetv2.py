@@ -184,7 +184,7 @@ class MobileNetV2Space(SearchSpace):
         return f0 + f1 + f2 + fc, p0 + p1 + p2 + fc + c.num_classes
 
     def _layer_costs(self, arch: Sequence[str]) -> tuple[int, int]:
-        self._check(arch)
+        self.check(arch)
         flops = params = 0
         for spec, op in zip(self._specs, arch):
             if op != ZERO:
@@ -203,7 +203,8 @@ class MobileNetV2Space(SearchSpace):
         return self._layer_costs(arch)[1] + self._fixed_costs()[1]
 
     # -- membership ----------------------------------------------------------------------
-    def _check(self, arch: Any) -> None:
+    def check(self, arch: Any) -> None:
+        """Raise ValueError with the reason when ``arch`` is not a member of the space."""
         reason = self.invalid_reason(arch)
         if reason is not None:
             raise ValueError(f"not a {self.name} architecture: {reason}")

@@ -98,7 +98,7 @@ class MobileNetV2Net(nn.Module):
 
     def __init__(self, space: MobileNetV2Space, arch: Sequence[str], dropout: float = 0.0):
         super().__init__()
-        space._check(tuple(arch))
+        space.check(tuple(arch))
         self.arch = tuple(arch)
         self.stem = _stem(space)
         self.layers = nn.Sequential(
@@ -126,9 +126,7 @@ class ImageSupernet(nn.Module):
 
     def path_modules(self, arch: Sequence[str]) -> list[nn.Module]:
         """The modules ``arch`` runs through, in order (zero layers contribute none)."""
-        reason = self.space.invalid_reason(tuple(arch))
-        if reason is not None:
-            raise ValueError(f"not a {self.space.name} architecture: {reason}")
+        self.space.check(tuple(arch))
         ops = [layer[op] for layer, op in zip(self.layers, arch) if op != ZERO]
         return [self.stem, *ops, self.head]
 
