@@ -29,6 +29,17 @@ def conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+def vertex_op(op: str, channels: int) -> nn.Module:
+    """The module of an interior vertex label (channels unchanged)."""
+    if op == CONV3X3:
+        return conv_bn_relu(channels, channels, 3)
+    if op == CONV1X1:
+        return conv_bn_relu(channels, channels, 1)
+    if op == MAXPOOL3X3:
+        return nn.MaxPool2d(3, 1, 1)
+    raise ValueError(f"unknown NB-101 op {op!r}: expected {CONV3X3}, {CONV1X1} or {MAXPOOL3X3}")
+
+
 def vertex_channels(matrix: np.ndarray, cin: int, cout: int) -> list[int]:
     """Channels of every vertex of a pruned cell (input ``cin``, output ``cout``)."""
     n = matrix.shape[0]
@@ -55,12 +66,9 @@ class Cell(nn.Module):
         self.channels = vertex_channels(self.matrix, cin, cout)
         ops, projections = {}, {}
         for v in range(1, n - 1):
-            c = self.channels[v]
-            op = spec.ops[v]
-            ops[str(v)] = (conv_bn_relu(c, c, 3) if op == CONV3X3 else conv_bn_relu(c, c, 1)
-                           if op == CONV1X1 else nn.MaxPool2d(3, 1, 1))
+            ops[str(v)] = vertex_op(spec.ops[v], self.channels[v])
             if self.matrix[0, v]:
-                projections[str(v)] = conv_bn_relu(cin, c, 1)
+                projections[str(v)] = conv_bn_relu(cin, self.channels[v], 1)
         if self.matrix[0, n - 1]:
             projections[str(n - 1)] = conv_bn_relu(cin, cout, 1)
         self.ops = nn.ModuleDict(ops)
