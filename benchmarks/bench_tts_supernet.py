@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seminas_tune.data.speech import MelConfig
 from seminas_tune.spaces.tts import TTSSpace
-from seminas_tune.supernet.tts import (TTSModelConfig, TTSNet, TTSTaskConfig, evaluate_arch, export_architecture,
+from seminas_tune.supernet.tts import (TTSNet, TTSTaskConfig, evaluate_arch, export_architecture,
                                        train_steps)
 
 
@@ -56,12 +55,8 @@ def gpu_config(corpus: str) -> BenchConfig:
 
 
 def smoke_config(corpus: str) -> BenchConfig:
-    model = TTSModelConfig(n_encoder=2, n_decoder=2, d_model=16, ffn_mult=2, n_mels=32, attn_heads=2,
-                           prenet_dim=16, postnet_channels=16, postnet_layers=2)
-    task = TTSTaskConfig(data_root=corpus, model=model, mel=MelConfig(hop_length=512, n_mels=32), max_frames=300,
-                         eval_sentences=3, dfr_band=3, max_frames_per_token=3.0)
-    return BenchConfig(task=task, warmup_steps=1, timed_steps=3, repeats=2, n_throughput_archs=2, num_samples=2,
-                       steps_per_trial=2, gpus_per_trial=0.0, final_steps=3)
+    return BenchConfig(task=TTSTaskConfig.tiny(corpus, max_frames=300), warmup_steps=1, timed_steps=3, repeats=2,
+                       n_throughput_archs=2, num_samples=2, steps_per_trial=2, gpus_per_trial=0.0, final_steps=3)
 
 
 def _device() -> torch.device:
@@ -126,14 +121,14 @@ def bench_search(b: BenchConfig, storage: str) -> dict:
     ray.kill(ray.get_actor(sharing.store_name, namespace=sharing.namespace))
 
     device = _device()
-    final = replace(b.task, eval_sentences=b.task.eval_sentences)
+    baseline = (b.baseline_op,) * space.n_layers
     rows = []
-    for label, arch in (("searched (best DFR)", best_arch), (f"baseline all-{b.baseline_op}", (b.baseline_op,) * space.n_layers)):
+    for label, arch in (("searched (best DFR)", best_arch), (f"baseline all-{b.baseline_op}", baseline)):
         torch.manual_seed(b.task.seed)
         model = TTSNet(b.task.model, arch).to(device)
         t0 = time.perf_counter()
-        train = train_steps(model, final, arch, b.final_steps, device)
-        ev = evaluate_arch(model, final, arch, device)
+        train = train_steps(model, b.task, arch, b.final_steps, device)
+        ev = evaluate_arch(model, b.task, arch, device)
         rows.append({"model": label, "arch": space.describe(arch), "train_s": time.perf_counter() - t0,
                      "train_loss": train["train_loss"], **ev})
     df = results.get_dataframe()
@@ -202,7 +197,8 @@ def main(argv=None) -> None:
               f"Trained from scratch {b.final_steps} steps each, {b.task.eval_sentences} held-out sentences, "
               f"DFR band b = {b.task.dfr_band} decoder steps, decoder layer {b.task.dfr_layer} (heads averaged)\n\n"
               + _markdown([{k: r[k] for k in ("model", "arch", "params", "dfr", "skipped_words", "repeated_words",
-                                               "sentence_error_rate", "capped_sentences", "val_loss", "train_s")}
+                                               "sentence_error_rate", "early_stops", "capped_sentences", "val_loss",
+                                               "train_s")}
                            for r in res["final"]]))
         _write(out, f"tts_supernet_search{suffix}", {**env, **res}, md)
     tmp.cleanup()

@@ -2,6 +2,7 @@
 
 import shutil
 import wave
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from seminas_tune.supernet.tts import (TTSModelConfig, TTSNet, TTSTaskConfig, ex
                                        load_tts_model, save_tts_model, supernet_from_store,
                                        synthesize_to_wav, train_steps, TTSSupernetTask)
 
-MEL = MelConfig(hop_length=512, n_mels=32)
+MEL = TTSTaskConfig.tiny(".").mel
 SENTENCES = ["The cat sat on the mat.", "Dr. Brown has 3 red boxes.", "A dog ran home.", "We sing loudly.",
              "Open the door, please.", "It rained for 2 days.", "My old car is blue.", "Birds fly south.",
              "She read a long book.", "Is the tea hot?", "The sun came up early.", "Ten men walked in.",
@@ -33,14 +34,11 @@ def corpus(tmp_path_factory):
 
 
 def tiny_model(n_enc=2, n_dec=2) -> TTSModelConfig:
-    return TTSModelConfig(n_encoder=n_enc, n_decoder=n_dec, d_model=16, ffn_mult=2, n_mels=MEL.n_mels,
-                          reduction=2, attn_heads=2, prenet_dim=16, postnet_channels=16, postnet_layers=2,
-                          dropout=0.0)
+    return replace(TTSTaskConfig.tiny(".").model, n_encoder=n_enc, n_decoder=n_dec)
 
 
-def tiny_task(corpus, **kw) -> TTSTaskConfig:
-    return TTSTaskConfig(data_root=str(corpus), model=tiny_model(), mel=MEL, max_frames=400, eval_sentences=3,
-                         dfr_band=3, max_frames_per_token=3.0, **kw)
+def tiny_task(corpus) -> TTSTaskConfig:
+    return TTSTaskConfig.tiny(corpus)
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +69,8 @@ def test_tts_space_protocol():
 
 # -- data ------------------------------------------------------------------------------------
 def test_normalize_text_and_vocab():
-    assert normalize_text("Dr. Smith paid 1,250 dollars!") == "doctor smith paid one thousand two hundred fifty dollars!"
+    assert (normalize_text("Dr. Smith paid 1,250 dollars!")
+            == "doctor smith paid one thousand two hundred fifty dollars!")
     assert normalize_text("  Hello   (World) ") == "hello world"
     ids = CharVocab().encode("ab")
     assert ids[-1] == CharVocab.EOS and CharVocab.PAD not in ids

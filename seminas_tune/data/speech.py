@@ -9,6 +9,7 @@ the standard-library ``wave`` module (16-bit PCM), so no audio backend is needed
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import wave
@@ -202,7 +203,12 @@ class MelExtractor:
         import torchaudio
 
         c = self.cfg
-        mag = (mel.detach().float().cpu().T * c.std + c.mean).exp()
+        mel = mel.detach().float().cpu()
+        short = c.n_fft // c.hop_length + 1 - len(mel)  # the inverse STFT needs a few frames
+        if short > 0:
+            silence = (math.log(c.floor) - c.mean) / c.std
+            mel = torch.cat([mel, mel.new_full((short, mel.shape[1]), silence)])
+        mag = (mel.T * c.std + c.mean).exp()
         inv = torchaudio.transforms.InverseMelScale(n_stft=c.n_fft // 2 + 1, n_mels=c.n_mels,
                                                     sample_rate=c.sample_rate, f_min=c.f_min, f_max=c.f_max)
         gl = torchaudio.transforms.GriffinLim(n_fft=c.n_fft, n_iter=n_iter, win_length=c.win_length,
