@@ -153,7 +153,7 @@ class NASBench:
         fixed, computed = self.get_metrics_from_spec(model_spec)
         repeats = computed[epochs]
         run = repeats[self._rng.randint(0, len(repeats) - 1)]
-        self.training_time_spent += run["final_training_time"]
+        self.training_time_spent += run["final_training_time"] or 0.0
         self.total_epochs_spent += epochs
         return {
             "module_adjacency": fixed["module_adjacency"],
