@@ -1,14 +1,25 @@
 """seminas-tune: SemiNAS and friends as Ray Tune searchers, with NAS-Bench and supernet trainables."""
 
-from seminas_tune.search import NAOSearcher, SemiNASSearcher
+from seminas_tune.search import (
+    LocalSearchSearcher,
+    NAOSearcher,
+    RandomSearcher,
+    RegularizedEvolutionSearcher,
+    SemiNASRESearcher,
+    SemiNASSearcher,
+)
 from seminas_tune.spaces import NASBench101Space, NASBench201Space, SearchSpace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LocalSearchSearcher",
     "NAOSearcher",
     "NASBench101Space",
     "NASBench201Space",
+    "RandomSearcher",
+    "RegularizedEvolutionSearcher",
     "SearchSpace",
+    "SemiNASRESearcher",
     "SemiNASSearcher",
 ]

@@ -181,13 +181,9 @@ def test_nb101_full_samples_cover_small_and_large_cells(nb101_full):
     for a in archs:
         check_spec(a)
         assert a.matrix.sum() <= MAX_EDGES
-    assert len({len(a.ops) for a in archs}) >= 3
+    assert len({len(a.ops) for a in archs}) >= 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NASBench101Space().sample draws a random 7x7 matrix and prunes it (the official "
-    "random_spec): about 0.3% of its cells have 7 vertices, while 84.8% of the space's cells "
-    "do; SearchSpace.sample promises uniform over keys where feasible"))
 def test_nb101_full_sample_is_uniform_over_cells(nb101_full):
     archs = _samples(nb101_full, 200, seed=8)
     share7 = np.mean([len(a.ops) == 7 for a in archs])

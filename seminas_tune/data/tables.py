@@ -68,6 +68,7 @@ class NASBench101Data:
     fixed: pd.DataFrame
     metrics: pd.DataFrame
     name: str = "nasbench101"
+    source: str | None = None
     _by_hash: dict = field(default=None, init=False, repr=False)
     _final: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -88,6 +89,13 @@ class NASBench101Data:
 
     def __contains__(self, module_hash: str) -> bool:
         return module_hash in self.fixed.index
+
+    def __reduce__(self):
+        # Pickles (searcher checkpoints, Ray task payloads) carry where the data comes from,
+        # not megabytes of tables; loading is cached per process.
+        if self.source is not None:
+            return load_nasbench101, (None if self.source == "bundled" else self.source,)
+        return object.__reduce__(self)
 
     def mean_metric(self, column: str = "validation_accuracy", epochs: int = 108) -> pd.Series:
         """Per-hash mean over repeats of ``column`` at ``epochs``."""
@@ -180,10 +188,14 @@ def load_nasbench101(path: str | None = None) -> NASBench101Data:
     """
     if path is None:
         table = pd.read_parquet(bundled_file("nb101_30k.parquet"))
-        return nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
+        data = nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
+        data.source = "bundled"
+        return data
     from seminas_tune.nasbench.tfrecord import load_official
 
-    return load_official(path)
+    data = load_official(path)
+    data.source = str(path)
+    return data
 
 
 @dataclass
@@ -203,6 +215,9 @@ class NASBench201Data:
 
     def __len__(self) -> int:
         return len(self.table)
+
+    def __reduce__(self):
+        return load_nasbench201, ()
 
 
 @functools.lru_cache(maxsize=2)

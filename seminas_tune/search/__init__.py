@@ -1,6 +1,30 @@
 """Ray Tune searchers over the package's search spaces."""
 
 from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation
+from seminas_tune.search.evolution import RegularizedEvolutionSearcher, SemiNASRESearcher
+from seminas_tune.search.local import LocalSearchSearcher
+from seminas_tune.search.random_search import RandomSearcher
 from seminas_tune.search.seminas import NAOSearcher, SemiNASSearcher
 
-__all__ = ["ArchSearcher", "CheckpointError", "NAOSearcher", "Observation", "SemiNASSearcher"]
+SEARCHERS = {
+    "seminas": SemiNASSearcher,
+    "nao": NAOSearcher,
+    "seminas_re": SemiNASRESearcher,
+    "re": RegularizedEvolutionSearcher,
+    "local": LocalSearchSearcher,
+    "random": RandomSearcher,
+}
+"""Every searcher of the package by short name (the CLI's and the benchmarks' vocabulary)."""
+
+__all__ = [
+    "SEARCHERS",
+    "ArchSearcher",
+    "CheckpointError",
+    "LocalSearchSearcher",
+    "NAOSearcher",
+    "Observation",
+    "RandomSearcher",
+    "RegularizedEvolutionSearcher",
+    "SemiNASRESearcher",
+    "SemiNASSearcher",
+]

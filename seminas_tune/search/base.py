@@ -9,6 +9,7 @@ and checkpointing. A concrete searcher only implements :meth:`ArchSearcher._prop
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class Observation:
     value: float | None
     score: float | None
     status: str  # "ok", "error", "nan", "invalid"
+
+
+def _space_signature(space: SearchSpace) -> tuple:
+    return (space.name, tuple(space.choices()))
 
 
 def default_space() -> SearchSpace:
@@ -166,8 +171,10 @@ class ArchSearcher(Searcher):
             return
         import ray
 
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(fn)
+        # No CPU reservation: with reuse_actors, idle cached trial actors can hold every CPU,
+        # and a task waiting for one would stall the search until Tune drops its cache.
+        gpus = 0.01 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_cpus=0, num_gpus=gpus, max_retries=2)(fn)
         self._job = remote.remote(request)
 
     def poll_job(self) -> tuple[bool, Any]:
@@ -298,13 +305,19 @@ class ArchSearcher(Searcher):
             self.add_evaluated_point(config, value)
 
     # -- checkpointing -------------------------------------------------------------------
-    _TRANSIENT = ("_job", "_job_request")
+    # Not checkpointed: the live job, and the space (the restoring instance brings its own;
+    # a table-backed space is megabytes).
+    _TRANSIENT = ("_job", "_job_request", "space")
 
     def get_state(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
-        state["_job_was_running"] = self._job is not None
-        state["_pending_job_request"] = self._job_request
-        return {"format": CHECKPOINT_FORMAT, "class": type(self).__name__, "state": state}
+        request = None
+        if self._job_request is not None:
+            fn, req = self._job_request
+            request = (fn, dataclasses.replace(req, space=None))
+        state["_pending_job_request"] = request
+        return {"format": CHECKPOINT_FORMAT, "class": type(self).__name__,
+                "space": _space_signature(self.space), "state": state}
 
     def set_state(self, state: dict) -> None:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -314,13 +327,18 @@ class ArchSearcher(Searcher):
                 f"checkpoint belongs to {state['class']}, not {type(self).__name__}; "
                 f"restore it with the searcher class that wrote it"
             )
+        if state["space"] != _space_signature(self.space):
+            raise CheckpointError(
+                f"checkpoint was written for the space {state['space'][0]!r} with other decisions; "
+                f"restore it into a searcher built on the same space"
+            )
         inner = dict(state["state"])
-        running = inner.pop("_job_was_running")
         request = inner.pop("_pending_job_request")
         self.__dict__.update(inner)
         self._job = self._job_request = None
-        if running and request is not None:  # jobs are pure: re-running gives the same result
-            self.start_job(*request)
+        if request is not None:  # jobs are pure: re-running gives the same result
+            fn, req = request
+            self.start_job(fn, dataclasses.replace(req, space=self.space))
 
     def save(self, checkpoint_path: str) -> None:
         """Pickle the whole state (pool, pending trials, controller, RNGs) to a file.

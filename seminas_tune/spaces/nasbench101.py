@@ -63,18 +63,40 @@ class NASBench101Space(SearchSpace):
 
     def __init__(self, dataset: Any = None):
         self.dataset = getattr(dataset, "dataset", dataset)
-        self._members = None if self.dataset is None else np.asarray(self.dataset.hashes)
+        self._members: np.ndarray | None = None
         self._graphs: dict | None = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None}
+        return {**self.__dict__, "_graphs": None, "_members": None}
 
     # -- sampling and validity ---------------------------------------------------------
-    def spec_of_hash(self, module_hash: str) -> ModelSpec:
-        """The cell the dataset stores for ``module_hash``."""
-        if self._graphs is None:
+    def _graph_table(self):
+        """The table of stored graphs: the dataset's, or the bundled list of all 423,624 cells."""
+        if self.dataset is not None:
+            return self.dataset.fixed
+        import pandas as pd
+
+        from seminas_tune.data.tables import bundled_file
+
+        return pd.read_parquet(bundled_file("nb101_space_graphs.parquet")).set_index("hash")
+
+    def _load_graphs(self) -> None:
+        """Index the stored graphs: the dataset's, or the bundled list of all 423,624 cells."""
+        if self.dataset is not None:
             f = self.dataset.fixed
-            self._graphs = dict(zip(f.index, zip(f["n_vertices"], f["adjacency"], f["ops"])))
+        else:
+            import pandas as pd
+
+            from seminas_tune.data.tables import bundled_file
+
+            f = pd.read_parquet(bundled_file("nb101_space_graphs.parquet")).set_index("hash")
+        self._graphs = dict(zip(f.index, zip(f["n_vertices"], f["adjacency"], f["ops"])))
+        self._members = np.asarray(f.index)
+
+    def spec_of_hash(self, module_hash: str) -> ModelSpec:
+        """The stored graph of ``module_hash`` (NB-101's own representative)."""
+        if self._graphs is None:
+            self._load_graphs()
         n, adjacency, ops = self._graphs[module_hash]
         m = np.zeros((n, n), dtype=np.int64)
         m[np.triu_indices(n, 1)] = np.frombuffer(adjacency.encode(), dtype=np.uint8) - 48
@@ -83,14 +105,10 @@ class NASBench101Space(SearchSpace):
         return spec
 
     def sample(self, rng: np.random.Generator) -> ModelSpec:
-        if self._members is not None:
-            return self.spec_of_hash(str(self._members[rng.integers(len(self._members))]))
-        while True:  # uniform over labelled 7-vertex graphs, rejecting invalid ones
-            m = np.triu(rng.integers(0, 2, size=(_N, _N)), 1)
-            ops = [INPUT] + [_OPS[i] for i in rng.integers(0, 3, size=_N - 2)] + [OUTPUT]
-            spec = make_spec(m, ops)
-            if self.invalid_reason(spec) is None:
-                return spec
+        """A cell drawn uniformly over hashes (of the whole space, or of the data's cells)."""
+        if self._graphs is None:
+            self._load_graphs()
+        return self.spec_of_hash(str(self._members[rng.integers(len(self._members))]))
 
     def invalid_reason(self, arch: ModelSpec) -> str | None:
         if not isinstance(arch, ModelSpec):
@@ -188,7 +206,8 @@ class NASBench101Space(SearchSpace):
 
     def mutate(self, arch: ModelSpec, rng: np.random.Generator) -> ModelSpec:
         """NB-101 paper mutation: flip each edge w.p. 1/21, change each op w.p. 1/5; retry
-        until the child is valid and differs from the parent."""
+        until the child is valid and differs from the parent. A cell with no valid neighbour
+        (possible in a table-restricted space) mutates into a random member."""
         m, ops = self.padded(arch)
         own = self.key(arch)
         for _ in range(1000):
@@ -204,9 +223,12 @@ class NASBench101Space(SearchSpace):
             if child.valid_spec and self.is_valid(child) and self.key(child) != own:
                 return child
         nbrs = self.neighbours(arch)
-        if not nbrs:
-            raise RuntimeError(f"cell {own} has no valid neighbour in {self.name}")
-        return nbrs[rng.integers(len(nbrs))]
+        if nbrs:
+            return nbrs[rng.integers(len(nbrs))]
+        while True:  # an isolated member of a table-restricted space: jump to a random one
+            child = self.sample(rng)
+            if self.key(child) != own:
+                return child
 
     # -- flat Tune config ----------------------------------------------------------------
     def choices(self) -> dict[str, list[Any]]:

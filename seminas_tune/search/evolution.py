@@ -1,0 +1,146 @@
+"""Regularized evolution and SemiNAS (RE) as Ray Tune searchers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, RoundResult, run_round
+from seminas_tune.search.base import ArchSearcher
+from seminas_tune.search.seminas import round_seed
+
+
+class RegularizedEvolutionSearcher(ArchSearcher):
+    """Regularized (aging) evolution, Real et al. 2019, asynchronous.
+
+    After ``population_size`` random architectures, each suggestion is a mutation of the best
+    of ``tournament_size`` members drawn from the population: the ``population_size`` most
+    recent successful evaluations (the oldest leaves as a new one arrives). Defaults are the
+    NAS-Bench-101 paper's (population 50, tournament 10).
+
+    Args:
+        space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background:
+            see :class:`~seminas_tune.search.base.ArchSearcher`.
+        population_size: P.
+        tournament_size: S.
+    """
+
+    def __init__(self, space=None, metric="val_accuracy", mode="max", max_queries=300, seed=0,
+                 points_to_evaluate=None, max_flops=None, population_size: int = 50,
+                 tournament_size: int = 10, background: str = "auto"):
+        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background)
+        if not 1 <= tournament_size <= population_size:
+            raise ValueError(
+                f"need 1 <= tournament_size <= population_size, got {tournament_size} and {population_size}"
+            )
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+
+    def population(self) -> list:
+        return self.results()[-self.population_size:]
+
+    def child(self) -> object | None:
+        """Tournament selection and mutation; None when no new child can be found."""
+        pop = self.population()
+        for _ in range(100):
+            idx = self.rng.choice(len(pop), size=min(self.tournament_size, len(pop)), replace=False)
+            parent = max((pop[i] for i in idx), key=lambda o: o.score)
+            child = self.space.mutate(parent.arch, self.rng)
+            if self.is_new(child):
+                return child
+        return None
+
+    def _initial(self) -> list | None:
+        """Random initial population; None once it is fully suggested."""
+        if self.num_suggested < self.population_size:
+            return self.sample_new(1)
+        return None
+
+    def _propose(self) -> list | None:
+        initial = self._initial()
+        if initial is not None:
+            return initial
+        if not self.results():
+            return None if self._pending else self.sample_new(1)
+        child = self.child()
+        return [child] if child is not None else self.sample_new(1)
+
+
+class SemiNASRESearcher(RegularizedEvolutionSearcher):
+    """SemiNAS (RE): regularized evolution whose children are ranked by the semi-supervised
+    predictor, evaluating only the best-predicted.
+
+    Each step draws ``children_per_step`` children by tournament and mutation, scores them
+    with the predictor (trained, in the background, on the evaluated architectures plus
+    ``num_unlabeled`` pseudo-labeled ones), and queues the ``evals_per_step`` best-predicted.
+    With the defaults that is 100 children scored per 10 evaluations (10 per evaluation): a
+    large enough pool for the predictor's ranking to matter, small enough that the children
+    stay near the population (at 10 mutations per evaluation the pool covers most of the
+    parents' neighbourhoods on NB-101), and the predictor is retrained every 10 labels.
+
+    Args:
+        children_per_step: children scored per step.
+        evals_per_step: best-predicted children evaluated per step (and labels between
+            predictor retrainings).
+        num_unlabeled, upsample, controller: as for :class:`SemiNASSearcher`.
+    """
+
+    def __init__(self, space=None, metric="val_accuracy", mode="max", max_queries=300, seed=0,
+                 points_to_evaluate=None, max_flops=None, population_size: int = 50,
+                 tournament_size: int = 10, children_per_step: int = 100, evals_per_step: int = 10,
+                 num_unlabeled: int = 10_000, upsample: int = 10,
+                 controller: ControllerConfig | None = None, background: str = "auto"):
+        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops,
+                         population_size, tournament_size, background)
+        if not 1 <= evals_per_step <= children_per_step:
+            raise ValueError(
+                f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"
+            )
+        self.children_per_step = children_per_step
+        self.evals_per_step = evals_per_step
+        self.num_unlabeled = num_unlabeled
+        self.upsample = upsample
+        self.controller = controller or ControllerConfig()
+        self.iteration = 0
+        self.controller_state: dict | None = None
+        self._children: list = []
+
+    def _propose(self) -> list | None:
+        initial = self._initial()
+        if initial is not None:
+            return initial
+        done, result = self.poll_job()
+        if done:
+            return self._apply(result)
+        if self.job_running or self._pending:
+            return None
+        labeled = self.results()
+        if not labeled:
+            return self.sample_new(1)
+        children, keys = [], set()
+        for _ in range(self.children_per_step):
+            c = self.child()
+            if c is not None and self.space.key(c) not in keys:
+                keys.add(self.space.key(c))
+                children.append(c)
+        if not children:
+            return self.sample_new(1)
+        self._children = children
+        request = RoundRequest(
+            space=self.space, cfg=self.controller, labeled=[o.arch for o in labeled],
+            scores=np.array([o.score for o in labeled]), seen_keys=self.seen_keys(),
+            num_unlabeled=self.num_unlabeled, upsample=self.upsample, top_k=1, num_new=0,
+            candidates=children, state=self.controller_state,
+            seed=round_seed(self.seed, self.iteration),
+        )
+        self.start_job(run_round, request)
+        done, result = self.poll_job()
+        return self._apply(result) if done else None
+
+    def _apply(self, result: RoundResult) -> list:
+        self.controller_state = result.state
+        self.iteration += 1
+        order = np.argsort(-result.candidate_scores, kind="stable")
+        remaining = self.max_queries - self.num_suggested
+        best = [self._children[i] for i in order[: min(self.evals_per_step, remaining)]]
+        self._children = []
+        return best
