@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from seminas_tune.supernet.sharing import SharingConfig, shared_supernet_trainable
+from seminas_tune.supernet.sharing import SharingConfig, supernet_trainable_with_resources
 from seminas_tune.supernet.tts import TTSSupernetTask, TTSTaskConfig
-from trainables.image_supernet import trial_resources
 
 
 def tts_supernet_trainable(config: TTSTaskConfig, sharing: SharingConfig | None = None,
@@ -30,10 +29,7 @@ def tts_supernet_trainable(config: TTSTaskConfig, sharing: SharingConfig | None 
     Raises:
         ValueError: GPUs are requested but the Ray cluster has none.
     """
-    from ray import tune
-
-    trainable = shared_supernet_trainable(TTSSupernetTask(config), sharing or SharingConfig())
-    return tune.with_resources(trainable, trial_resources(gpus_per_trial, cpus_per_trial))
+    return supernet_trainable_with_resources(TTSSupernetTask(config), sharing, gpus_per_trial, cpus_per_trial)
 
 
 def run_tts_search(config: TTSTaskConfig, sharing: SharingConfig, num_samples: int, storage_path: str,

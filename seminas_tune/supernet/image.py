@@ -21,7 +21,7 @@ from torch import nn
 
 from seminas_tune.data.images import ImageDataConfig, infinite, make_loaders, normalize, num_classes
 from seminas_tune.spaces.mobilenetv2 import MB_OPS, ZERO, MobileNetV2Space, parse_op
-from seminas_tune.supernet.sharing import SharingConfig, SupernetTask
+from seminas_tune.supernet.sharing import SharingConfig, SupernetTask, supernet_from_store  # noqa: F401 (re-export)
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -325,21 +325,3 @@ class ImageSupernetTask(SupernetTask):
             "flops": self.space.flops(arch),
             "params": self.space.params(arch),
         }
-
-
-def supernet_from_store(task: ImageSupernetTask, sharing: SharingConfig) -> ImageSupernet:
-    """The shared supernet as it is now in the experiment's WeightStore (on CPU).
-
-    Raises:
-        LookupError: no store of that name is running in this Ray cluster.
-    """
-    import ray
-
-    try:
-        store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
-    except ValueError:
-        raise LookupError(f"no WeightStore named {sharing.store_name!r} in namespace "
-                          f"{sharing.namespace!r}: run the search first (same SharingConfig)") from None
-    model = task.build()
-    model.load_state_dict(ray.get(store.pull.remote())[1])
-    return model

@@ -149,3 +149,54 @@ def shared_supernet_trainable(task: SupernetTask, cfg: SharingConfig | None = No
 
     trainable.__name__ = f"{type(task).__name__}_trainable"
     return trainable
+
+
+def supernet_from_store(task: SupernetTask, sharing: SharingConfig) -> torch.nn.Module:
+    """The supernet with the current weights of an experiment's WeightStore (on CPU).
+
+    Raises:
+        LookupError: no store of that name is running in this Ray cluster.
+    """
+    try:
+        store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
+    except ValueError:
+        raise LookupError(f"no WeightStore named {sharing.store_name!r} in namespace "
+                          f"{sharing.namespace!r}: run the search first (same SharingConfig)") from None
+    model = task.build()
+    model.load_state_dict(ray.get(store.pull.remote())[1])
+    return model
+
+
+def cluster_gpus() -> float:
+    """GPUs Ray can schedule on (this machine's CUDA devices when Ray is not started yet)."""
+    if ray.is_initialized():
+        return float(ray.cluster_resources().get("GPU", 0.0))
+    return float(torch.cuda.device_count())
+
+
+def trial_resources(gpus_per_trial: float | None = None, cpus_per_trial: float = 1.0) -> dict:
+    """Resources of one trial: ``gpus_per_trial`` GPUs (default 1 when the cluster has GPUs, else 0).
+
+    Raises:
+        ValueError: GPUs are requested but the cluster has none (the trials would stay PENDING).
+    """
+    available = cluster_gpus()
+    gpus = (1.0 if available else 0.0) if gpus_per_trial is None else float(gpus_per_trial)
+    if gpus > 0 and available == 0:
+        raise ValueError(f"gpus_per_trial={gpus} but the Ray cluster has no GPU: trials would stay "
+                         f"PENDING forever; pass gpus_per_trial=0 to train on CPU")
+    return {"cpu": cpus_per_trial, "gpu": gpus}
+
+
+def supernet_trainable_with_resources(task: SupernetTask, sharing: SharingConfig | None = None,
+                                      gpus_per_trial: float | None = None,
+                                      cpus_per_trial: float = 1.0) -> Callable:
+    """``tune.with_resources`` trainable: one path of ``task``'s shared supernet per trial.
+
+    Raises:
+        ValueError: GPUs are requested but the Ray cluster has none.
+    """
+    from ray import tune
+
+    trainable = shared_supernet_trainable(task, sharing or SharingConfig())
+    return tune.with_resources(trainable, trial_resources(gpus_per_trial, cpus_per_trial))

@@ -30,7 +30,7 @@ from seminas_tune.data.speech import (Batch, CharVocab, MelConfig, MelExtractor,
                                       length_batches, load_corpus, save_wav, split_utterances, read_metadata)
 from seminas_tune.metrics import alignment_report, diagonal_focus_rate, word_ids_of_text
 from seminas_tune.spaces.tts import TTSSpace, parse_op
-from seminas_tune.supernet.sharing import SharingConfig, SupernetTask
+from seminas_tune.supernet.sharing import SharingConfig, SupernetTask, supernet_from_store
 
 
 @dataclass
@@ -477,16 +477,6 @@ class TTSSupernetTask(SupernetTask):
 
     def evaluate(self, model, arch, device) -> dict:
         return evaluate_arch(model, self.cfg, arch, device)
-
-
-def supernet_from_store(task: TTSSupernetTask, sharing: SharingConfig) -> TTSNet:
-    """The supernet with the current weights of an experiment's WeightStore."""
-    import ray
-
-    store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
-    model = task.build()
-    model.load_state_dict(ray.get(store.pull.remote())[1])
-    return model
 
 
 # ----------------------------------------------------------------------------------------
