@@ -1,0 +1,155 @@
+"""The benchmark harness (``seminas_tune.bench``): drivers, budget rules, resumability, outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seminas_tune import bench as B
+
+TINY_SEMINAS = {
+    "num_initial": 4, "num_new": 4, "top_k": 4, "num_unlabeled": 40, "controller.epd.hidden": 16,
+    "controller.epd.mlp_hidden": 16, "controller.labeled_steps": 5, "controller.joint_steps": 5,
+    "controller.batch_size": 32, "controller.num_threads": 1,
+}
+TINY_RE = {"population_size": 4, "tournament_size": 2}
+
+
+def _unit(benchmark, alg, seed, budget, driver="inline", settings=None, time_budget=None, invalid_factor=50.0):
+    return B.Unit(benchmark, alg, seed, budget, time_budget, driver, tuple(sorted((settings or {}).items())),
+                  invalid_factor)
+
+
+@pytest.mark.parametrize("alg,settings", [("seminas", TINY_SEMINAS), ("re", TINY_RE)])
+def test_inline_and_tune_drivers_give_the_same_queries(ray_session, alg, settings):
+    seqs = {}
+    for driver in ("inline", "tune"):
+        rows, meta = B.run_unit(_unit("nb201-cifar10", alg, 5, 8, driver, settings))
+        assert meta["n_valid"] == 8 and meta["stop_reason"] == "budget"
+        seqs[driver] = [r["key"] for r in rows]
+    assert len(set(seqs["inline"])) == 8
+    assert seqs["inline"] == seqs["tune"]
+
+
+def test_builtin_penalty_does_not_use_the_budget():
+    """BasicVariantGenerator on NB-101's flat form: most configs are invalid or not in the table.
+    They get the penalty, the searcher is told so, and the harness asks until 30 valid queries."""
+    bench = B.get_benchmark("nb101")
+    told = []
+
+    class Spy(B.BasicVariantSearcher):
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            told.append(result)
+
+    h = B.HarnessSearcher(Spy(1), bench, 1, budget=30, label="basic")
+    B.drive_inline(h, bench, 1, bench.space.tune_space())
+    assert h.n_valid == 30 and h.stop_reason == "budget"
+    assert h.n_invalid > 30, "most flat NB-101 configs should be invalid or uncovered"
+    assert len(told) == len(h.rows) == 30 + h.n_invalid
+    penalised = [r for r in told if r["valid"] is False]
+    assert len(penalised) == h.n_invalid and all(r["val_accuracy"] == B.PENALTY for r in penalised)
+    assert [r["query"] for r in h.rows if r["valid"]] == list(range(1, 31))
+    assert all(not r["valid"] and r["value"] == B.PENALTY for r in h.rows if r["key"] == "")
+    # the cap on invalid suggestions ends the unit early and says so
+    _, meta = B.run_unit(_unit("nb101", "basic", 1, 30, invalid_factor=0.1))
+    assert meta["stop_reason"] == "invalid cap" and meta["n_invalid"] == 3 and meta["n_valid"] < 30
+
+
+def test_duplicates_are_evaluated_and_counted():
+    bench = B.get_benchmark("nb201-cifar10")
+    cfg = bench.space.to_config(bench.space.sample(np.random.default_rng(0)))
+
+    class Same(B.BasicVariantSearcher):
+        def suggest(self, trial_id):
+            return dict(cfg)
+
+    h = B.HarnessSearcher(Same(0), bench, 0, budget=5, label="same")
+    B.drive_inline(h, bench, 0, bench.space.tune_space())
+    assert h.n_valid == 5 and h.n_duplicate == 4
+    assert [r["duplicate"] for r in h.rows] == [False, True, True, True, True]
+
+
+def test_time_budget_stops_on_simulated_training_time():
+    _, meta = B.run_unit(_unit("nb101", "random", 0, 500, time_budget=20_000.0))
+    assert meta["stop_reason"] == "time budget"
+    assert 20_000 <= meta["cum_time"] < 20_000 + 10_000 and meta["n_valid"] < 500
+
+
+def test_random_expectation_is_exact_on_a_small_table():
+    import itertools
+
+    val = np.array([0.1, 0.5, 0.5, 0.3, 0.9, 0.2])
+    test = np.array([1.0, 2.0, 4.0, 3.0, 5.0, 6.0])
+    for n in (1, 2, 4):
+        subsets = list(itertools.combinations(range(len(val)), n))
+        e_max = np.mean([val[list(s)].max() for s in subsets])
+        # best-by-val, ties: each tied cell equally likely to be found first
+        e_rep = np.mean([np.mean([test[i] for i in s if val[i] == val[list(s)].max()]) for s in subsets])
+        assert B.random_expectation(val, n) == pytest.approx(e_max)
+        assert B.random_expectation(val, n, test) == pytest.approx(e_rep)
+
+
+def test_settings_parse_apply_and_reject():
+    s = B.parse_sets(["seminas.num_unlabeled=2000", "seminas.controller.joint_steps=100",
+                      "seminas@big.controller.epd.hidden=128", "optuna.sampler.n_startup_trials=5"],
+                     ["seminas", "seminas@big", "optuna"])
+    assert s["seminas"] == {"controller.num_threads": 1, "num_unlabeled": 2000, "controller.joint_steps": 100}
+    assert s["seminas@big"]["controller.epd.hidden"] == 128 and s["seminas@big"]["num_unlabeled"] == 2000
+    kw = B.our_kwargs(s["seminas@big"])
+    assert kw["controller"].epd.hidden == 128 and kw["controller"].joint_steps == 100
+    for bad in (["seminas.nope=1"], ["seminas.controller.nope=1"], ["seminas.max_queries=3"], ["re.x"]):
+        with pytest.raises(SystemExit):
+            B.parse_sets(bad, ["seminas", "re"])
+
+
+def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
+    out = tmp_path / "res"
+    argv = ["--benchmarks", "nb101", "--algorithms", "random,basic", "--seeds", "3", "--budget", "60",
+            "--workers", "1", "--out", str(out)]
+    res = B.run(argv)
+    assert res["ran"] == 6 and res["skipped"] == 0 and not res["errors"]
+    printed = capsys.readouterr().out
+    assert "[self-check] nb101 random @50" in printed
+
+    df = pd.read_csv(out / "results.csv")
+    assert set(B.ROW_COLUMNS) <= set(df.columns)
+    valid = df[df["valid"]]
+    assert (valid.groupby(["algorithm", "seed"])["query"].max() == 60).all()
+    assert (df[(df["algorithm"] == "basic") & ~df["valid"]]["value"] == B.PENALTY).any()
+    # regret never increases along a run; random's mean regret falls with the budget
+    for _, g in valid.groupby(["algorithm", "seed"]):
+        assert (np.diff(g["regret"].to_numpy()) <= 1e-12).all()
+    r = valid[valid["algorithm"] == "random"].groupby("query")["regret"].mean()
+    assert r[60] < r[10] < r[1]
+    bench = B.get_benchmark("nb101")
+    assert r[60] == pytest.approx(valid[(valid["algorithm"] == "random") & (valid["query"] == 60)]
+                                  .eval("@bench.vmax - best_value").mean())
+
+    md = (out / "summary.md").read_text()
+    assert "| random | 3 |" in md and "| basic | 3 |" in md and "@50" in md and "@60" in md
+    assert "random-search self-check" in md and "top 0.1 %" in md
+    table = [ln for ln in md.splitlines() if ln.startswith("| random | 3 |")][0]
+    assert "+-" in table and "(" in table
+    png = out / "regret_nb101.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["budget"] == 60 and "basic" in settings["algorithms"]
+    meta = json.loads((out / "parts" / "nb101" / "basic" / "seed0000.json").read_text())
+    assert meta["n_valid"] == 60 and meta["n_invalid"] > 0 and meta["stop_reason"] == "budget"
+
+    # resumable: nothing reruns; one more seed runs just that seed's units
+    part = out / "parts" / "nb101" / "random" / "seed0000.csv"
+    mtime = part.stat().st_mtime_ns
+    res = B.run(argv)
+    assert res["ran"] == 0 and res["skipped"] == 6
+    assert part.stat().st_mtime_ns == mtime
+    res = B.run([*argv[:5], "4", *argv[6:]])
+    assert res["ran"] == 2 and res["skipped"] == 6
+    # other settings are other units: not mixed with the finished ones
+    res = B.run([*argv[:3], "random", *argv[4:], "--invalid-factor", "10"])
+    assert res["ran"] == 3 and res["skipped"] == 0
+    assert math.isfinite(pd.read_csv(out / "results.csv")["regret"].iloc[-1])
