@@ -8,12 +8,13 @@ from seminas_tune.search import (
     SemiNASRESearcher,
     SemiNASSearcher,
 )
-from seminas_tune.spaces import NASBench101Space, NASBench201Space, SearchSpace
+from seminas_tune.spaces import MobileNetV2Space, NASBench101Space, NASBench201Space, SearchSpace, TTSSpace
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LocalSearchSearcher",
+    "MobileNetV2Space",
     "NAOSearcher",
     "NASBench101Space",
     "NASBench201Space",
@@ -22,4 +23,5 @@ __all__ = [
     "SearchSpace",
     "SemiNASRESearcher",
     "SemiNASSearcher",
+    "TTSSpace",
 ]

@@ -66,6 +66,25 @@ def run_search(space_name: str, searcher_name: str, budget: int, seed: int, use_
     return rows
 
 
+def _synthesize(argv: list[str]) -> int:
+    from seminas_tune.supernet.tts import synthesize_to_wav
+
+    p = argparse.ArgumentParser(prog="seminas-tune synthesize",
+                                description="speak a sentence with a TTS model exported by the search")
+    p.add_argument("model", help="model file written by save_tts_model")
+    p.add_argument("text")
+    p.add_argument("--out", default="out.wav", help="WAV file to write")
+    p.add_argument("--griffin-lim-iters", type=int, default=60)
+    p.add_argument("--stop-threshold", type=float, default=0.5)
+    a = p.parse_args(argv)
+    if not os.path.exists(a.model):
+        p.error(f"model file not found: {a.model}")
+    path = synthesize_to_wav(a.model, a.text, a.out, griffin_lim_iters=a.griffin_lim_iters,
+                             stop_threshold=a.stop_threshold)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from seminas_tune.search import SEARCHERS
 
@@ -86,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("enumerate", help="count the unique cells of the NAS-Bench-101 space")
     e.add_argument("--max-vertices", type=int, default=7)
     sub.add_parser("bench", help="the benchmark harness (see benchmarks/run.py --help)", add_help=False)
-    syn = sub.add_parser("synthesize", help="speak a sentence with an exported TTS model", add_help=False)
+    sub.add_parser("synthesize", help="speak a sentence with an exported TTS model", add_help=False)
     args, rest = p.parse_known_args(argv)
     if args.cmd == "search":
         if rest:
@@ -96,17 +115,20 @@ def main(argv: list[str] | None = None) -> int:
                    output, args.concurrency, args.name, args.top, args.dataset_file)
         return 0
     if args.cmd == "enumerate":
-        from seminas_tune.nasbench.enumerate import main as enumerate_main
+        from seminas_tune.nasbench.enumerate import enumerate_space
 
-        return enumerate_main(["--max-vertices", str(args.max_vertices)] + rest) or 0
+        res = enumerate_space(args.max_vertices)
+        print(f"{'V':>2} {'matrices':>9} {'labelled':>10} {'unique':>8} {'cumulative':>10}")
+        for n, r in sorted(res.rows.items()):
+            print(f"{n:>2} {r.matrices:>9,} {r.labelled:>10,} {r.unique:>8,} {r.cumulative:>10,}")
+        print(f"total unique cells: {res.total:,} ({res.seconds:.1f} s, {res.processes} processes)")
+        return 0
     if args.cmd == "bench":
         from seminas_tune.bench import main as bench_main
 
         return bench_main(rest) or 0
     if args.cmd == "synthesize":
-        from seminas_tune.supernet.tts import synthesize_main
-
-        return synthesize_main(rest) or 0
+        return _synthesize(rest)
     return 1
 
 

@@ -1,7 +1,17 @@
 """Search spaces: one file per space, all implementing :class:`SearchSpace`."""
 
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
+from seminas_tune.spaces.mobilenetv2 import MobileNetV2Config, MobileNetV2Space
 from seminas_tune.spaces.nasbench101 import NASBench101Space
 from seminas_tune.spaces.nasbench201 import NASBench201Space
+from seminas_tune.spaces.tts import TTSSpace
 
-__all__ = ["InvalidConfigError", "NASBench101Space", "NASBench201Space", "SearchSpace"]
+__all__ = [
+    "InvalidConfigError",
+    "MobileNetV2Config",
+    "MobileNetV2Space",
+    "NASBench101Space",
+    "NASBench201Space",
+    "SearchSpace",
+    "TTSSpace",
+]

@@ -1,0 +1,27 @@
+"""SemiNAS on the bundled NAS-Bench-101 table, the two ways Tune runs a searcher.
+
+    python examples/nasbench101_search.py            # tune.Tuner form
+    python examples/nasbench101_search.py --run      # tune.run form
+"""
+
+import sys
+
+from ray import tune
+
+from seminas_tune import SemiNASSearcher
+from trainables import nasbench101_trainable
+
+if "--run" in sys.argv:
+    analysis = tune.run(nasbench101_trainable, search_alg=SemiNASSearcher(max_queries=300),
+                        num_samples=-1, metric="val_accuracy", mode="max",
+                        max_concurrent_trials=2, reuse_actors=True)
+    print("best:", analysis.best_result["val_accuracy"], analysis.best_config)
+else:
+    tuner = tune.Tuner(
+        nasbench101_trainable,
+        tune_config=tune.TuneConfig(search_alg=SemiNASSearcher(max_queries=300), num_samples=-1,
+                                    metric="val_accuracy", mode="max", max_concurrent_trials=2,
+                                    reuse_actors=True),
+    )
+    best = tuner.fit().get_best_result()
+    print("best:", best.metrics["val_accuracy"], best.config)
