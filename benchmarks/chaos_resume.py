@@ -1,0 +1,486 @@
+"""Chaos resume: SIGKILL the Tune driver of a 300-query search again and again, restore it with
+``Tuner.restore`` each time, and check that nothing is evaluated twice or lost.
+
+The parent process (``main``) runs the driver (``--child``) as a subprocess with its own Ray
+temp dir, kills it with SIGKILL at chosen moments, removes the Ray processes that driver
+started (found by their temp dir, never by name), and starts it again with ``--restore`` while
+``tune.Tuner.can_restore(path)`` holds. Kill moments rotate over:
+
+* ``startup``: a random moment in the first seconds (Ray start-up, experiment restore);
+* ``after_complete``: right after (0-30 ms) the k-th trial completion of this run;
+* ``training``: while the searcher's controller-training job is running (the driver waits
+  for the next one; after the restore the job is started again from its checkpointed request);
+* ``random``: a uniformly random moment of the run.
+
+Tune saves the experiment (trial table and searcher) at most every ``TUNE_GLOBAL_CHECKPOINT_S``
+seconds (default "auto": 10 s or more). The driver sets it to 0, so the experiment state is
+written at the end of every event-loop step. What a kill loses is then at most the last step:
+trials Tune still lists as RUNNING are re-run under the same trial_id on restore, and the
+searcher, restored from the same snapshot, still has them pending.
+
+Every evaluation the trainable performs is appended to an evaluation log (trial_id, key), so
+the checks see the runs the kills cut short too. At the end the checks are:
+
+1. the run finishes (the last driver exits 0 and Tune reports every trial terminated);
+2. exactly ``max_queries`` trials, and the searcher suggested and observed exactly that many;
+3. every cell is evaluated once (canonical key): the trials' keys are distinct, and no key was
+   evaluated under two different trial_ids in the evaluation log (a re-run of the same trial
+   after a kill is not a new query; it is counted separately);
+4. every completed result is in the searcher's pool, with the same value.
+
+Usage::
+
+    python benchmarks/chaos_resume.py --searcher seminas --kills 20 --seed 0
+    python benchmarks/chaos_resume.py --searcher seminas_re --kills 20 --seed 0
+    python benchmarks/chaos_resume.py --searcher seminas --kills 3 --max-queries 60   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = "chaos"
+
+
+# ---------------------------------------------------------------------------- the driver
+def make_searcher(name: str, max_queries: int, seed: int):
+    from seminas_tune.controller import ControllerConfig
+    from seminas_tune.search import SemiNASRESearcher, SemiNASSearcher
+    from trainables.nasbench import nasbench101_space
+
+    ctrl = ControllerConfig(labeled_steps=50, joint_steps=50, num_threads=1)
+    space = nasbench101_space()
+    if name == "seminas":
+        return SemiNASSearcher(space=space, max_queries=max_queries, seed=seed, num_initial=100,
+                               num_new=100, top_k=100, num_unlabeled=1000, controller=ctrl)
+    if name == "seminas_re":
+        return SemiNASRESearcher(space=space, max_queries=max_queries, seed=seed, population_size=50,
+                                 tournament_size=10, children_per_step=100, evals_per_step=10,
+                                 num_unlabeled=1000, controller=ctrl)
+    raise SystemExit(f"unknown searcher {name!r}")
+
+
+def make_trainable(eval_log: str):
+    def chaos_nasbench101(config):
+        from ray import tune
+
+        from trainables.nasbench import evaluate_nasbench101
+
+        result = evaluate_nasbench101(config)
+        trial_id = tune.get_context().get_trial_id()
+        line = json.dumps({"trial_id": trial_id, "key": result.get("arch_key"), "t": time.time()})
+        fd = os.open(eval_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+        tune.report(result)
+
+    return chaos_nasbench101
+
+
+def _event(path: str, kind: str, **extra) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps({"event": kind, "t": time.time(), "pid": os.getpid(), **extra}) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def child(args) -> int:
+    """One driver life: a fresh run, or a restore of the experiment under ``args.storage``."""
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # save the experiment after every loop step
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    import ray
+    from ray import tune
+    from ray.tune import Callback
+
+    from seminas_tune.search.base import ArchSearcher
+
+    events = args.events
+    # Instrument (in this process only) the searcher's job calls, so the parent can aim kills
+    # at controller training.
+    start_job, poll_job = ArchSearcher.start_job, ArchSearcher.poll_job
+
+    def logged_start_job(self, fn, request):
+        _event(events, "train_start")
+        start_job(self, fn, request)
+
+    def logged_poll_job(self):
+        done, value = poll_job(self)
+        if done:
+            _event(events, "train_end")
+        return done, value
+
+    ArchSearcher.start_job, ArchSearcher.poll_job = logged_start_job, logged_poll_job
+
+    class Events(Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            _event(events, "complete", trial_id=trial.trial_id)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _temp_dir=args.ray_temp)
+    trainable = make_trainable(args.eval_log)
+    path = os.path.join(args.storage, EXPERIMENT)
+    run_config = tune.RunConfig(name=EXPERIMENT, storage_path=args.storage, verbose=0, callbacks=[Events()])
+    if args.restore:
+        if not tune.Tuner.can_restore(path):
+            _event(events, "cannot_restore")
+            return 3
+        _event(events, "restore")
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        _event(events, "fresh")
+        searcher = make_searcher(args.searcher, args.max_queries, args.seed)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
+                                        mode="max", max_concurrent_trials=2, reuse_actors=True),
+            run_config=run_config,
+        )
+    grid = tuner.fit()
+    df = grid.get_dataframe()
+    _event(events, "finished", trials=len(df), errors=len(grid.errors))
+    ray.shutdown()
+    return 0
+
+
+# ---------------------------------------------------------------------------- the checks
+def check(args, storage: str, eval_log: str) -> dict:
+    """The end-of-run checks, from what is on disk: the experiment (trial table, searcher
+    checkpoint) and the evaluation log."""
+    from ray.tune import ExperimentAnalysis
+
+    from trainables.nasbench import nasbench101_space
+
+    space = nasbench101_space()
+    exp = os.path.join(storage, EXPERIMENT)
+    analysis = ExperimentAnalysis(exp)
+    trials = analysis.trials
+    statuses = {}
+    for t in trials:
+        statuses[t.status] = statuses.get(t.status, 0) + 1
+    keys, values = [], {}
+    for t in trials:
+        arch = space.from_config({k: t.config[k] for k in space.choices()})
+        k = space.key(arch)
+        keys.append(k)
+        if t.last_result and "val_accuracy" in t.last_result:
+            values[k] = float(t.last_result["val_accuracy"])
+    searcher = make_searcher(args.searcher, args.max_queries, args.seed + 12345)  # a blank instance
+    searcher.restore_from_dir(exp)
+    pool = {o.key: o.value for o in searcher.observations}
+
+    log = [json.loads(line) for line in Path(eval_log).read_text().splitlines() if line.strip()]
+    by_key: dict = {}
+    for e in log:
+        by_key.setdefault(e["key"], []).append(e["trial_id"])
+    dup_queries = {k: ids for k, ids in by_key.items() if len(set(ids)) > 1}
+    reruns = sum(len(ids) - len(set(ids)) for ids in by_key.values())
+    orphans = sorted({e["trial_id"] for e in log} - {t.trial_id for t in trials})
+
+    missing = [k for k in values if k not in pool]
+    mismatched = [k for k, v in values.items() if k in pool and pool[k] != v]
+    out = {
+        "trials": len(trials),
+        "statuses": statuses,
+        "distinct_keys": len(set(keys)),
+        "searcher_suggested": searcher.num_suggested,
+        "searcher_observed": len(searcher.observations),
+        "searcher_pending": len(searcher._pending),
+        "evaluations_logged": len(log),
+        "reruns_same_trial": reruns,
+        "keys_evaluated_by_two_trials": len(dup_queries),
+        "orphan_trials_in_log": len(orphans),
+        "results_missing_from_pool": len(missing),
+        "results_with_other_value_in_pool": len(mismatched),
+    }
+    out["checks"] = {
+        "finished": statuses == {"TERMINATED": args.max_queries},
+        "exactly_max_queries": (len(trials) == args.max_queries and searcher.num_suggested == args.max_queries
+                                and len(searcher.observations) == args.max_queries),
+        "each_cell_once": len(set(keys)) == len(keys) and not dup_queries,
+        "no_result_missing": not missing and not mismatched and len(values) == len(trials),
+    }
+    return out
+
+
+# ---------------------------------------------------------------------------- the parent
+def _ray_pids(temp_dir: str) -> list[int]:
+    """Processes whose command line names this run's own Ray temp dir."""
+    pids = []
+    needle = temp_dir.encode()
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmd:
+            pids.append(int(p.name))
+    return pids
+
+
+def _kill_ray(temp_dir: str, session_pids: set[int]) -> int:
+    """SIGKILL what is left of the dead driver's Ray: its process group's members and every
+    process naming its temp dir. Returns how many were killed."""
+    killed: set[int] = set()
+    for _ in range(50):
+        pids = set(_ray_pids(temp_dir))
+        for pid in list(session_pids):
+            try:
+                os.kill(pid, 0)
+                pids.add(pid)
+            except OSError:
+                session_pids.discard(pid)
+        if not pids:
+            return len(killed)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise RuntimeError(f"Ray processes of {temp_dir} survive SIGKILL: {sorted(pids)}")
+
+
+def _session_members(sid: int) -> set[int]:
+    out = set()
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # session id
+            out.add(int(p.name))
+    return out
+
+
+STATE_FILES = ("experiment_state-", "searcher-state-", "search_gen_state-")
+
+
+def _parses(path: Path) -> bool:
+    import pickle
+
+    try:
+        data = path.read_bytes()
+        if path.name.startswith("experiment_state-"):
+            json.loads(data)
+        else:  # searcher-state, search_gen_state (a pickle despite its .json name), tuner.pkl
+            pickle.loads(data)
+        return True
+    except Exception:
+        return False
+
+
+def _session_of(name: str) -> str:
+    return name.split("-", 1)[1].rsplit(".", 1)[0].replace("state-", "")
+
+
+def repair_experiment(ray_temp: str, exp_dir: Path) -> dict:
+    """Finish the experiment-state upload a SIGKILL cut short.
+
+    Tune writes its state (``experiment_state-<session>.json``, ``searcher-state-<session>.pkl``,
+    ``search_gen_state-<session>.json``) to a staging dir under the Ray temp dir, then copies the
+    whole staging dir, old sessions' files included, to the storage path in the background,
+    non-atomically. A kill during that copy leaves truncated files in storage, and
+    ``Tuner.restore`` that meets a truncated newest state logs "Failed to restore the run state"
+    and starts the experiment afresh. The dead driver's staging copies are complete (they were
+    written before the copy began), so: copy every staged state file (and ``tuner.pkl``, which
+    is re-uploaded too) that parses over its storage copy (atomically), then drop storage
+    sessions whose files still do not parse.
+    """
+    repaired, dropped = 0, []
+    stagings = sorted(Path(ray_temp).glob(f"session_*/artifacts/*/{EXPERIMENT}/driver_artifacts"),
+                      key=lambda p: p.stat().st_mtime)
+    if stagings and exp_dir.exists():
+        staging = stagings[-1]
+        for f in sorted(staging.iterdir()):
+            if not (f.is_file() and (f.name.startswith(STATE_FILES) or f.name == "tuner.pkl") and _parses(f)):
+                continue
+            dst = exp_dir / f.name
+            if dst.exists() and dst.read_bytes() == f.read_bytes():
+                continue
+            tmp = exp_dir / f".{f.name}.repair"
+            shutil.copyfile(f, tmp)
+            os.replace(tmp, dst)
+            repaired += 1
+    if exp_dir.exists():
+        sessions: dict = {}
+        for f in exp_dir.iterdir():
+            if f.is_file() and f.name.startswith(STATE_FILES):
+                sessions.setdefault(_session_of(f.name), []).append(f)
+        for sess, files in sorted(sessions.items(), reverse=True):
+            if all(_parses(f) for f in files) and _consistent(exp_dir, sess):
+                break
+            for f in files:
+                f.unlink()
+            dropped.append(sess)
+    return {"repaired_files": repaired, "dropped_sessions": dropped}
+
+
+def _consistent(exp_dir: Path, sess: str) -> bool:
+    """Do the trial table and the searcher of session ``sess`` describe the same moment?
+
+    Tune writes them one after the other and uploads them separately, so a kill can leave a
+    table newer than the searcher (a trial Tune calls TERMINATED is still pending in the
+    searcher, which then waits for it forever) or the reverse. Required: the searcher's pending
+    trials are exactly the table's unfinished ones, and it has observed every finished one.
+    """
+    import pickle
+
+    table, searcher = exp_dir / f"experiment_state-{sess}.json", exp_dir / f"searcher-state-{sess}.pkl"
+    if not (table.exists() and searcher.exists() and (exp_dir / f"search_gen_state-{sess}.json").exists()):
+        return False
+    trials = []
+    for trial_json, _ in json.loads(table.read_bytes())["trial_data"]:
+        t = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
+        trials.append((t["trial_id"], t["status"]))
+    state = pickle.loads(searcher.read_bytes())["state"]
+    unfinished = {tid for tid, status in trials if status not in ("TERMINATED", "ERROR")}
+    return (set(state["_pending"]) == unfinished
+            and len(state["_observations"]) == len(trials) - len(unfinished)
+            and len(state["_proposed"]) == len(trials))
+
+
+def _read_events(path: str, start: int) -> tuple[list[dict], int]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return [], start
+    end = data.rfind(b"\n") + 1
+    return [json.loads(x) for x in data[:end].splitlines() if x.strip()], start + end
+
+
+def parent(args) -> dict:
+    rng = random.Random(args.seed)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix=f"chaos_{args.searcher}_"))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    storage = str(work / "storage")
+    eval_log = str(work / "evaluations.jsonl")
+    events = str(work / "events.jsonl")
+    ray_temp = tempfile.mkdtemp(prefix="chz", dir="/tmp")  # short: Ray's socket paths are limited
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    strategies = ["after_complete", "training", "random", "after_complete", "startup"]
+    kills, restores, log = 0, 0, []
+    t0 = time.time()
+    offset = 0
+    try:
+        while True:
+            from ray import tune
+
+            exp_dir = Path(storage) / EXPERIMENT
+            restore = tune.Tuner.can_restore(str(exp_dir)) and any(exp_dir.glob("experiment_state-*.json"))
+            if restore:
+                restores += 1
+            elif kills:  # killed before Tune wrote any state: start afresh
+                shutil.rmtree(os.path.join(storage, EXPERIMENT), ignore_errors=True)
+            cmd = [sys.executable, __file__, "--child", "--searcher", args.searcher, "--max-queries",
+                   str(args.max_queries), "--seed", str(args.seed), "--storage", storage, "--eval-log",
+                   eval_log, "--events", events, "--ray-temp", ray_temp] + (["--restore"] if restore else [])
+            out = open(work / f"driver_{kills:02d}.log", "wb")
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            strategy = strategies[kills % len(strategies)] if kills < args.kills else None
+            k_complete = rng.randint(2, 15)
+            startup_at = time.time() + rng.uniform(1.0, 8.0)
+            random_at = time.time() + rng.uniform(5.0, 60.0)
+            completions, training, killed_why = 0, False, None
+            while proc.poll() is None:
+                new, offset = _read_events(events, offset)
+                for e in new:
+                    if e["event"] == "complete":
+                        completions += 1
+                    elif e["event"] == "train_start":
+                        training = True
+                    elif e["event"] == "train_end":
+                        training = False
+                now = time.time()
+                if strategy == "after_complete" and completions >= k_complete:
+                    time.sleep(rng.uniform(0, 0.03))
+                    killed_why = f"after completion #{completions}"
+                elif strategy == "training" and training:
+                    time.sleep(rng.uniform(0, 0.5))
+                    killed_why = "during controller training"
+                elif strategy == "startup" and now > startup_at:
+                    killed_why = "during start-up/restore"
+                elif strategy == "random" and now > random_at:
+                    killed_why = "random moment"
+                if killed_why:
+                    members = _session_members(proc.pid)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    n = _kill_ray(ray_temp, members)
+                    kills += 1
+                    fix = repair_experiment(ray_temp, Path(storage) / EXPERIMENT)
+                    log.append({"kill": kills, "why": killed_why, "completions_this_life": completions,
+                                "ray_processes_killed": n, "t": round(time.time() - t0, 1), **fix})
+                    print(f"[{time.time() - t0:6.1f}s] kill {kills:2d}: {killed_why} "
+                          f"({completions} completions in this life, {n} Ray processes removed, "
+                          f"{fix['repaired_files']} state files repaired, dropped {fix['dropped_sessions']})",
+                          flush=True)
+                    break
+                time.sleep(0.01)
+            else:
+                _kill_ray(ray_temp, set())
+                rc = proc.returncode
+                print(f"[{time.time() - t0:6.1f}s] driver exited with {rc}", flush=True)
+                if rc != 0:
+                    raise RuntimeError(f"driver failed (rc={rc}); see {work}/driver_{kills:02d}.log")
+                break
+        wall = time.time() - t0
+    finally:
+        shutil.rmtree(ray_temp, ignore_errors=True)
+    summary = {"searcher": args.searcher, "max_queries": args.max_queries, "seed": args.seed,
+               "kills": kills, "restores": restores, "wall_s": round(wall, 1), "kill_log": log,
+               **check(args, storage, eval_log), "workdir": str(work)}
+    return summary
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--searcher", default="seminas", choices=["seminas", "seminas_re"])
+    p.add_argument("--kills", type=int, default=20)
+    p.add_argument("--max-queries", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=None, help="run folder (default: a new temp dir)")
+    p.add_argument("--json", default=None, help="write the summary here")
+    # driver-only
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--storage", help=argparse.SUPPRESS)
+    p.add_argument("--eval-log", help=argparse.SUPPRESS)
+    p.add_argument("--events", help=argparse.SUPPRESS)
+    p.add_argument("--ray-temp", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+    summary = parent(args)
+    print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+    return 0 if all(summary["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
