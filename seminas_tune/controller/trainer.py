@@ -30,7 +30,10 @@ class ControllerConfig:
 
     Attributes:
         epd: model sizes.
-        lr, weight_decay, grad_clip: Adam settings (reference: 1e-3, 1e-4, 5).
+        lr: Adam learning rate; None picks 1e-3 for the reference schedule (the paper's) and
+            3e-3 for the fast one (fewer, larger batches: on NB101-30k, N = 100, 100 steps,
+            Kendall tau 0.567 at 3e-3 against 0.533 at 1e-3).
+        weight_decay, grad_clip: Adam settings (reference: 1e-4, 5).
         trade_off: weight of the regression loss (reference 0.8; NLL gets the rest).
         schedule: ``"fast"`` or ``"reference"``.
         batch_size: fast-schedule batch (the reference uses 100).
@@ -42,14 +45,14 @@ class ControllerConfig:
     """
 
     epd: EPDConfig = field(default_factory=EPDConfig)
-    lr: float = 1e-3
+    lr: float | None = None
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
     trade_off: float = 0.8
     schedule: str = "fast"
     batch_size: int = 256
-    labeled_steps: int = 300
-    joint_steps: int = 300
+    labeled_steps: int = 100
+    joint_steps: int = 100
     reference_epochs: tuple[int, int] = (1000, 500)
     num_threads: int = 2
     device: str = "auto"
@@ -57,6 +60,12 @@ class ControllerConfig:
     def __post_init__(self):
         if self.schedule not in ("fast", "reference"):
             raise ValueError(f"schedule must be 'fast' or 'reference', got {self.schedule!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.schedule == "reference" else 3e-3
 
 
 @dataclass
@@ -222,7 +231,7 @@ def run_round(req: RoundRequest) -> RoundResult:
     rng = np.random.default_rng(req.seed)
     space = req.space
     model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), cfg.epd).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     if req.state is not None:
         model.load_state_dict(req.state["model"])
         opt.load_state_dict(req.state["opt"])
