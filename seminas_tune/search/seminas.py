@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,8 @@ class NAOSearcher(SemiNASSearcher):
 
     def __init__(self, *args: Any, num_unlabeled: int = 0, **kwargs: Any):
         super().__init__(*args, num_unlabeled=num_unlabeled, **kwargs)
+
+
+_sig = inspect.signature(SemiNASSearcher.__init__)
+NAOSearcher.__init__.__signature__ = _sig.replace(parameters=[
+    p.replace(default=0) if p.name == "num_unlabeled" else p for p in _sig.parameters.values()])
