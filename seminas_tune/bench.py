@@ -986,6 +986,13 @@ def run(argv: list[str] | None = None) -> dict:
 
         pool = mp.get_context("spawn").Pool(workers)
         results = pool.imap_unordered(_worker, work, chunksize=1)
+    import signal
+
+    def _terminate(signum, frame):  # SIGTERM: stop the workers too, keep the finished part files
+        raise SystemExit(f"stopped by signal {signum}; rerun the same command to resume")
+
+    previous = signal.signal(signal.SIGTERM, _terminate) if pool is not None else None
+    ok = False
     try:
         for i, meta in enumerate(results, 1):
             if "error" in meta:
@@ -995,11 +1002,16 @@ def run(argv: list[str] | None = None) -> dict:
                 continue
             metas_new.append(meta)
             print(f"[{i}/{len(todo)}] {meta['benchmark']} {meta['algorithm']} seed {meta['seed']}: "
-                  f"regret {100 * (meta['final_regret'] or math.nan):.3f} pp, {meta['n_valid']} valid, "
+                  f"regret {100 * (math.nan if meta['final_regret'] is None else meta['final_regret']):.3f} pp, {meta['n_valid']} valid, "
                   f"{meta['n_invalid']} invalid, {meta['search_seconds']:.1f} s ({meta['stop_reason']})", flush=True)
+        ok = True
     finally:
         if pool is not None:
-            pool.close()
+            signal.signal(signal.SIGTERM, previous)
+            if ok:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
     # merge every requested unit that has finished (this run's and earlier runs')
     frames, metas = [], []
