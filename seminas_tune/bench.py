@@ -626,10 +626,29 @@ def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool 
         "cum_time": h.cum_time, "setup_seconds": round(setup, 3), "search_seconds": round(search_wall, 3),
         "searcher_seconds": round(h.searcher_seconds, 3), "eval_seconds": round(eval_seconds, 3),
     }
+    meta["resolved"] = resolved_settings(inner)
     rows = h.rows
     if out is not None:
         _write_part(unit, Path(out), rows, meta, drop_invalid_rows)
     return rows, meta
+
+
+def resolved_settings(searcher: Any) -> dict:
+    """Every constructor argument of one of our searchers as it was built (defaults included,
+    so a result says what it ran with even after the package's defaults change)."""
+    import inspect
+
+    from seminas_tune.search import ArchSearcher
+
+    if not isinstance(searcher, ArchSearcher):
+        return {"class": type(searcher).__name__}
+    out: dict[str, Any] = {"class": type(searcher).__name__}
+    for name in inspect.signature(type(searcher).__init__).parameters:
+        if name in ("self", "space", "args", "kwargs", "points_to_evaluate") or not hasattr(searcher, name):
+            continue
+        v = getattr(searcher, name)
+        out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+    return out
 
 
 def _write_part(unit: Unit, out: Path, rows: list[dict], meta: dict, drop_invalid_rows: bool) -> None:
