@@ -421,6 +421,8 @@ def parent(args) -> dict:
                 elif strategy == "training" and training:
                     time.sleep(rng.uniform(0, 0.5))
                     killed_why = "during controller training"
+                elif strategy == "training" and completions >= 40:  # no training comes any more
+                    killed_why = f"after completion #{completions} (no controller training in this life)"
                 elif strategy == "startup" and now > startup_at:
                     killed_why = "during start-up/restore"
                 elif strategy == "random" and now > random_at:
