@@ -51,7 +51,7 @@ class ModelSpec:
             raise ValueError(
                 f"length of ops ({len(ops)}) must match matrix dimensions ({m.shape[0]})"
             )
-        if not np.isin(m, (0, 1)).all():
+        if not ((m == 0) | (m == 1)).all():
             raise ValueError("matrix entries must be 0 or 1")
         m = m.astype(np.int64)
         if np.tril(m).any():

@@ -55,17 +55,18 @@ def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]] | 
     """
     m = np.asarray(matrix, dtype=np.int64)
     n = m.shape[0]
-    fwd = {0}
+    rows = m.tolist()
+    fwd = [False] * n
+    fwd[0] = True
     for v in range(1, n):
-        if any(m[u, v] and u in fwd for u in range(v)):
-            fwd.add(v)
-    bwd = {n - 1}
-    for v in range(n - 2, -1, -1):
-        if any(m[v, w] and w in bwd for w in range(v + 1, n)):
-            bwd.add(v)
-    keep = sorted(fwd & bwd)
-    if n - 1 not in fwd:
+        fwd[v] = any(fwd[u] and rows[u][v] for u in range(v))
+    if not fwd[n - 1]:
         return None
+    bwd = [False] * n
+    bwd[n - 1] = True
+    for v in range(n - 2, -1, -1):
+        bwd[v] = any(bwd[w] and rows[v][w] for w in range(v + 1, n))
+    keep = [v for v in range(n) if fwd[v] and bwd[v]]
     if len(keep) == n:
         return m.copy(), list(ops)
     return m[np.ix_(keep, keep)].copy(), [ops[i] for i in keep]

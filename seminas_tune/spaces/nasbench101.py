@@ -65,9 +65,10 @@ class NASBench101Space(SearchSpace):
         self.dataset = getattr(dataset, "dataset", dataset)
         self._members: np.ndarray | None = None
         self._graphs: dict | None = None
+        self._hashes: dict = {}
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None, "_members": None}
+        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}}
 
     # -- sampling and validity ---------------------------------------------------------
     def _graph_table(self):
@@ -124,7 +125,15 @@ class NASBench101Space(SearchSpace):
     def key(self, arch: ModelSpec) -> str:
         k = getattr(arch, "_key", None)
         if k is None:
-            k = arch.hash_spec() if arch.valid_spec else "invalid"
+            if not arch.valid_spec:
+                k = "invalid"
+            else:  # memoised: evolution and local search hash the same few graphs again and again
+                graph = (arch.matrix.shape[0], arch.matrix.tobytes(), tuple(arch.ops))
+                k = self._hashes.get(graph)
+                if k is None:
+                    if len(self._hashes) > 500_000:
+                        self._hashes.clear()
+                    k = self._hashes[graph] = arch.hash_spec()
             arch._key = k
         return k
 
