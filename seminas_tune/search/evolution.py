@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, RoundResult, run_round
+from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher
-from seminas_tune.search.seminas import round_seed
+from seminas_tune.search.seminas import controller_request
 
 
 class RegularizedEvolutionSearcher(ArchSearcher):
@@ -125,13 +125,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         if not children:
             return self.sample_new(1)
         self._children = children
-        request = RoundRequest(
-            space=self.space, cfg=self.controller, labeled=[o.arch for o in labeled],
-            scores=np.array([o.score for o in labeled]), seen_keys=self.seen_keys(),
-            num_unlabeled=self.num_unlabeled, upsample=self.upsample, top_k=1, num_new=0,
-            candidates=children, state=self.controller_state,
-            seed=round_seed(self.seed, self.iteration),
-        )
+        request = controller_request(self, labeled, top_k=1, num_new=0, candidates=children)
         self.start_job(run_round, request)
         done, result = self.poll_job()
         return self._apply(result) if done else None

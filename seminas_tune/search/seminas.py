@@ -16,6 +16,18 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def controller_request(searcher: ArchSearcher, labeled: list, **round_args: Any) -> RoundRequest:
+    """The next controller round of a predictor-driven searcher (which holds ``controller``,
+    ``num_unlabeled``, ``upsample``, ``controller_state`` and ``iteration``)."""
+    return RoundRequest(
+        space=searcher.space, cfg=searcher.controller, labeled=[o.arch for o in labeled],
+        scores=np.array([o.score for o in labeled]), seen_keys=searcher.seen_keys(),
+        num_unlabeled=searcher.num_unlabeled, upsample=searcher.upsample,
+        state=searcher.controller_state, seed=round_seed(searcher.seed, searcher.iteration),
+        **round_args,
+    )
+
+
 class SemiNASSearcher(ArchSearcher):
     """Semi-supervised NAO (SemiNAS, Luo et al. 2020, Algorithm 1) as a Tune searcher.
 
@@ -88,20 +100,8 @@ class SemiNASSearcher(ArchSearcher):
         labeled = self.results()
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(min(self.num_new, remaining))
-        request = RoundRequest(
-            space=self.space,
-            cfg=self.controller,
-            labeled=[o.arch for o in labeled],
-            scores=np.array([o.score for o in labeled]),
-            seen_keys=self.seen_keys(),
-            num_unlabeled=self.num_unlabeled,
-            upsample=self.upsample,
-            top_k=self.top_k,
-            num_new=min(self.num_new, remaining),
-            max_flops=self.max_flops,
-            state=self.controller_state,
-            seed=round_seed(self.seed, self.iteration),
-        )
+        request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops,
+                                     num_new=min(self.num_new, remaining))
         self.start_job(run_round, request)
         done, result = self.poll_job()
         return self._apply(result, remaining) if done else None
