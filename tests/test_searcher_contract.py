@@ -181,7 +181,7 @@ def test_bad_arguments_raise_one_clear_error():
     with pytest.raises(InvalidConfigError, match="missing keys"):
         make("re", points_to_evaluate=[{"edge_0_1": 1}])
     s = make("random")
-    cfg = s.suggest("t0")
+    s.suggest("t0")
     with pytest.raises(KeyError, match="metric 'val_accuracy' is not in the trial's result"):
         s.on_trial_complete("t0", {"accuracy": 0.9})
 

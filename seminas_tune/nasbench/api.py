@@ -11,7 +11,6 @@ script runs unchanged::
 
 from __future__ import annotations
 
-import copy
 import random
 from typing import Any, Iterator
 
@@ -175,6 +174,3 @@ class NASBench:
 
     def hash_iterator(self) -> Iterator[str]:
         return iter(self.dataset.hashes)
-
-    def _copy(self) -> "NASBench":
-        return copy.copy(self)

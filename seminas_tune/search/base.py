@@ -203,9 +203,6 @@ class ArchSearcher(Searcher):
         (results pending or a background job running)."""
         raise NotImplementedError
 
-    def _on_observation(self, obs: Observation) -> None:
-        """Hook called after each observation is recorded."""
-
     # -- the Tune Searcher API -----------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
         if mode not in ("max", "min", None):
@@ -279,7 +276,6 @@ class ArchSearcher(Searcher):
                 obs = Observation(key, arch, None, None, "nan")
         self._observations.append(obs)
         self._observed.add(key)
-        self._on_observation(obs)
 
     def add_evaluated_point(self, parameters: dict, value: float, error: bool = False,
                             pruned: bool = False, intermediate_values: list | None = None) -> None:

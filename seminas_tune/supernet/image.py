@@ -21,7 +21,7 @@ from torch import nn
 
 from seminas_tune.data.images import ImageDataConfig, infinite, make_loaders, normalize, num_classes
 from seminas_tune.spaces.mobilenetv2 import MB_OPS, ZERO, MobileNetV2Space, parse_op
-from seminas_tune.supernet.sharing import SharingConfig, SupernetTask, supernet_from_store  # noqa: F401 (re-export)
+from seminas_tune.supernet.sharing import SupernetTask, supernet_from_store  # noqa: F401 (re-export)
 
 
 # -- building blocks ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from seminas_tune.data.speech import (Batch, CharVocab, MelConfig, MelExtractor,
                                       length_batches, load_corpus, save_wav, split_utterances, read_metadata)
 from seminas_tune.metrics import alignment_report, diagonal_focus_rate, word_ids_of_text
 from seminas_tune.spaces.tts import TTSSpace, parse_op
-from seminas_tune.supernet.sharing import SharingConfig, SupernetTask, supernet_from_store
+from seminas_tune.supernet.sharing import SupernetTask, supernet_from_store
 
 
 @dataclass
