@@ -22,6 +22,7 @@ from seminas_tune.nasbench.api import (
     OutOfDomainError,
     check_spec,
 )
+from seminas_tune.nasbench.graph import hash_module, labels_of, prune
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
 _OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)
@@ -66,21 +67,12 @@ class NASBench101Space(SearchSpace):
         self._members: np.ndarray | None = None
         self._graphs: dict | None = None
         self._hashes: dict = {}
+        self._from_padded: dict = {}
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}}
+        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}}
 
     # -- sampling and validity ---------------------------------------------------------
-    def _graph_table(self):
-        """The table of stored graphs: the dataset's, or the bundled list of all 423,624 cells."""
-        if self.dataset is not None:
-            return self.dataset.fixed
-        import pandas as pd
-
-        from seminas_tune.data.tables import bundled_file
-
-        return pd.read_parquet(bundled_file("nb101_space_graphs.parquet")).set_index("hash")
-
     def _load_graphs(self) -> None:
         """Index the stored graphs: the dataset's, or the bundled list of all 423,624 cells."""
         if self.dataset is not None:
@@ -127,14 +119,20 @@ class NASBench101Space(SearchSpace):
         if k is None:
             if not arch.valid_spec:
                 k = "invalid"
-            else:  # memoised: evolution and local search hash the same few graphs again and again
-                graph = (arch.matrix.shape[0], arch.matrix.tobytes(), tuple(arch.ops))
-                k = self._hashes.get(graph)
-                if k is None:
-                    if len(self._hashes) > 500_000:
-                        self._hashes.clear()
-                    k = self._hashes[graph] = arch.hash_spec()
+            else:
+                k = self._hash(arch.matrix, arch.ops)
             arch._key = k
+        return k
+
+    def _hash(self, matrix: np.ndarray, ops: Sequence[str]) -> str:
+        """Module hash of a pruned cell, memoised: evolution and local search meet the same
+        few graphs again and again."""
+        graph = (matrix.shape[0], matrix.tobytes(), tuple(ops))
+        k = self._hashes.get(graph)
+        if k is None:
+            if len(self._hashes) > 500_000:
+                self._hashes.clear()
+            k = self._hashes[graph] = hash_module(matrix, labels_of(list(ops)))
         return k
 
     def describe(self, arch: ModelSpec) -> str:
@@ -154,6 +152,30 @@ class NASBench101Space(SearchSpace):
         full[np.ix_(idx, idx)] = m
         full_ops = list(ops[:-1]) + [CONV3X3] * (_N - n) + [OUTPUT]
         return full, full_ops
+
+    def member(self, matrix: np.ndarray, ops: Sequence[str]) -> ModelSpec | None:
+        """The pruned cell of a padded (matrix, ops) pair, or None when it is not a valid member.
+
+        Memoised on the raw pair: evolution, local search and decoding meet the same raw
+        graphs again and again, and in a table-restricted space most of them are outside it.
+        """
+        raw = (matrix.tobytes(), tuple(ops))
+        try:
+            return self._from_padded[raw]
+        except KeyError:
+            pass
+        pruned = prune(matrix, ops)
+        spec = None
+        if pruned is not None:
+            k = self._hash(*pruned)
+            if self.dataset is None or k in self.dataset:  # cheap rejection outside the table
+                spec = ModelSpec(*pruned)
+                spec._key = k
+                spec = spec if self.is_valid(spec) else None
+        if len(self._from_padded) > 300_000:
+            self._from_padded.clear()
+        self._from_padded[raw] = spec
+        return spec
 
     # -- controller tokens --------------------------------------------------------------
     @property
@@ -187,11 +209,10 @@ class NASBench101Space(SearchSpace):
                 m[r, c] = int(t == _EDGE)
             else:
                 ops[c] = _TOKEN_OP[int(t)]
-        spec = make_spec(m, ops)
-        return spec if self.is_valid(spec) else None
+        return self.member(m, ops)
 
     # -- local moves ---------------------------------------------------------------------
-    def _moves(self, arch: ModelSpec) -> list[ModelSpec]:
+    def _moves(self, arch: ModelSpec) -> list[ModelSpec | None]:
         m, ops = self.padded(arch)
         out = []
         for r, c in _SLOTS:
@@ -202,13 +223,13 @@ class NASBench101Space(SearchSpace):
             for op in _OPS:
                 if op != ops[v]:
                     out.append((m, ops[:v] + [op] + ops[v + 1:]))
-        return [make_spec(mm, oo) for mm, oo in out]
+        return [self.member(mm, oo) for mm, oo in out]
 
     def neighbours(self, arch: ModelSpec) -> list[ModelSpec]:
         seen = {self.key(arch)}
         result = []
         for spec in self._moves(arch):
-            if spec.valid_spec and self.is_valid(spec) and self.key(spec) not in seen:
+            if spec is not None and self.key(spec) not in seen:
                 seen.add(self.key(spec))
                 result.append(spec)
         return result
@@ -219,17 +240,17 @@ class NASBench101Space(SearchSpace):
         (possible in a table-restricted space) mutates into a random member."""
         m, ops = self.padded(arch)
         own = self.key(arch)
+        rows, cols = np.array(_SLOTS).T
         for _ in range(1000):
             m2 = m.copy()
-            for r, c in _SLOTS:
-                if rng.random() < 1 / len(_SLOTS):
-                    m2[r, c] ^= 1
+            flip = rng.random(len(_SLOTS)) < 1 / len(_SLOTS)
+            m2[rows[flip], cols[flip]] ^= 1
             ops2 = list(ops)
-            for v in range(1, _N - 1):
-                if rng.random() < 1 / (_N - 2):
-                    ops2[v] = _OPS[rng.choice([i for i, o in enumerate(_OPS) if o != ops[v]])]
-            child = make_spec(m2, ops2)
-            if child.valid_spec and self.is_valid(child) and self.key(child) != own:
+            change = rng.random(_N - 2) < 1 / (_N - 2)
+            for v in np.flatnonzero(change) + 1:  # one of the two other ops, uniformly
+                ops2[v] = [o for o in _OPS if o != ops[v]][rng.integers(2)]
+            child = self.member(m2, ops2)
+            if child is not None and self.key(child) != own:
                 return child
         nbrs = self.neighbours(arch)
         if nbrs:
