@@ -303,7 +303,9 @@ def repair_experiment(ray_temp: str, exp_dir: Path) -> dict:
     and starts the experiment afresh. The dead driver's staging copies are complete (they were
     written before the copy began), so: copy every staged state file (and ``tuner.pkl``, which
     is re-uploaded too) that parses over its storage copy (atomically), then drop storage
-    sessions whose files still do not parse.
+    sessions whose files still do not parse. A table and searcher that parse but disagree are
+    left as they are: the restored searcher reconciles itself with the table
+    (``ArchSearcher.reconcile``).
     """
     repaired, dropped = 0, []
     stagings = sorted(Path(ray_temp).glob(f"session_*/artifacts/*/{EXPERIMENT}/driver_artifacts"),
@@ -326,36 +328,12 @@ def repair_experiment(ray_temp: str, exp_dir: Path) -> dict:
             if f.is_file() and f.name.startswith(STATE_FILES):
                 sessions.setdefault(_session_of(f.name), []).append(f)
         for sess, files in sorted(sessions.items(), reverse=True):
-            if all(_parses(f) for f in files) and _consistent(exp_dir, sess):
+            if all(_parses(f) for f in files):
                 break
             for f in files:
                 f.unlink()
             dropped.append(sess)
     return {"repaired_files": repaired, "dropped_sessions": dropped}
-
-
-def _consistent(exp_dir: Path, sess: str) -> bool:
-    """Do the trial table and the searcher of session ``sess`` describe the same moment?
-
-    Tune writes them one after the other and uploads them separately, so a kill can leave a
-    table newer than the searcher (a trial Tune calls TERMINATED is still pending in the
-    searcher, which then waits for it forever) or the reverse. Required: the searcher's pending
-    trials are exactly the table's unfinished ones, and it has observed every finished one.
-    """
-    import pickle
-
-    table, searcher = exp_dir / f"experiment_state-{sess}.json", exp_dir / f"searcher-state-{sess}.pkl"
-    if not (table.exists() and searcher.exists() and (exp_dir / f"search_gen_state-{sess}.json").exists()):
-        return False
-    trials = []
-    for trial_json, _ in json.loads(table.read_bytes())["trial_data"]:
-        t = json.loads(trial_json) if isinstance(trial_json, str) else trial_json
-        trials.append((t["trial_id"], t["status"]))
-    state = pickle.loads(searcher.read_bytes())["state"]
-    unfinished = {tid for tid, status in trials if status not in ("TERMINATED", "ERROR")}
-    return (set(state["_pending"]) == unfinished
-            and len(state["_observations"]) == len(trials) - len(unfinished)
-            and len(state["_proposed"]) == len(trials))
 
 
 def _read_events(path: str, start: int) -> tuple[list[dict], int]:

@@ -15,8 +15,8 @@ NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 """The official ``available_ops`` order; an op's label in the hash is its index here."""
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+def _md5(text: str, md5=hashlib.md5) -> str:
+    return md5(text.encode()).hexdigest()
 
 
 def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
@@ -27,23 +27,16 @@ def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
         labels: V integer labels: -1 input, -2 output, else the op's index in the
             canonical op list.
     """
-    m = np.asarray(matrix, dtype=np.int64)
-    n = m.shape[0]
-    ins = [int(x) for x in m.sum(axis=0)]
-    outs = [int(x) for x in m.sum(axis=1)]
-    hashes = [_md5(str((outs[v], ins[v], int(labels[v])))) for v in range(n)]
-    preds = [[w for w in range(n) if m[w, v]] for v in range(n)]
-    succs = [[w for w in range(n) if m[v, w]] for v in range(n)]
+    rows = np.asarray(matrix, dtype=np.int64).tolist()
+    n = len(rows)
+    preds = [[w for w in range(n) if rows[w][v]] for v in range(n)]
+    succs = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    hashes = [_md5(str((len(succs[v]), len(preds[v]), int(labels[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
-            _md5(
-                "".join(sorted(hashes[w] for w in preds[v]))
-                + "|"
-                + "".join(sorted(hashes[w] for w in succs[v]))
-                + "|"
-                + hashes[v]
-            )
-            for v in range(n)
+            _md5("".join(sorted([hashes[w] for w in p])) + "|" + "".join(sorted([hashes[w] for w in s]))
+                 + "|" + h)
+            for p, s, h in zip(preds, succs, hashes)
         ]
     return _md5(str(sorted(hashes)))
 

@@ -10,6 +10,7 @@ and checkpointing. A concrete searcher only implements :meth:`ArchSearcher._prop
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import pickle
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from typing import Any, Callable
 import numpy as np
 from ray.tune.search import Searcher
 
+from seminas_tune.search.resume import TuneTrial, tune_trials
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
 CHECKPOINT_FORMAT = "seminas-tune-searcher/1"
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -100,6 +103,8 @@ class ArchSearcher(Searcher):
         self._points = [self._checked_arch(p) for p in (points_to_evaluate or [])]
         self._queue: list = []  # architectures ready to suggest
         self._pending: dict[str, Any] = {}  # trial_id -> key
+        self._trial_ids: set = set()  # every trial id suggested or recorded
+        self._max_concurrent: int | None = None
         self._proposed: dict[Any, Any] = {}  # key -> arch, everything ever suggested
         self._observations: list[Observation] = []
         self._observed: set = set()
@@ -213,9 +218,17 @@ class ArchSearcher(Searcher):
             self._mode = mode
         return True
 
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        """Limit running trials here rather than in a ``ConcurrencyLimiter``: the limit then
+        follows the searcher's own pending trials, which a restore reconciles with Tune's."""
+        self._max_concurrent = max_concurrent
+        return True
+
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.num_suggested >= self.max_queries:
             return Searcher.FINISHED
+        if self._max_concurrent and len(self._pending) >= self._max_concurrent:
+            return None
         arch = self._next_arch()
         if arch is None:
             if self._exhausted:
@@ -224,6 +237,7 @@ class ArchSearcher(Searcher):
         key = self.space.key(arch)
         self._proposed[key] = arch
         self._pending[trial_id] = key
+        self._trial_ids.add(trial_id)
         return self.space.to_config(arch)
 
     _exhausted = False
@@ -343,6 +357,56 @@ class ArchSearcher(Searcher):
         """
         with open(checkpoint_path, "wb") as f:
             pickle.dump(self.get_state(), f)
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore the newest checkpoint in an experiment directory, then :meth:`reconcile`
+        it with the trials Tune recorded there."""
+        super().restore_from_dir(checkpoint_dir)
+        counts = self.reconcile(tune_trials(checkpoint_dir))
+        if any(counts.values()):
+            logger.warning("restored searcher disagreed with Tune's trial table; reconciled: %s", counts)
+
+    def reconcile(self, trials: dict[str, TuneTrial]) -> dict[str, int]:
+        """Bring the pool in line with what Tune really ran (after a crash the two may disagree).
+
+        A pending trial that Tune finished gets its result; one Tune never recorded is
+        suggested again (under a new trial id); a trial the searcher never heard of is adopted,
+        as pending when Tune will run it, else with its last result, so its cell is not
+        evaluated twice. Returns how many trials each case concerned.
+        """
+        counts = {"completed": 0, "resuggested": 0, "adopted": 0}
+        for tid, key in list(self._pending.items()):
+            t = trials.get(tid)
+            if t is None:
+                del self._pending[tid]
+                self._points.insert(0, self._proposed.pop(key))
+                counts["resuggested"] += 1
+            elif t.status in ("TERMINATED", "ERROR", None):
+                self.on_trial_complete(tid, self._usable(t), error=self._usable(t) is None)
+                counts["completed"] += 1
+        for tid, t in trials.items():
+            if tid in self._trial_ids or not t.config:
+                continue
+            try:
+                arch = self.space.from_config({k: t.config[k] for k in self.space.choices()})
+            except (KeyError, InvalidConfigError):
+                continue  # not a trial of this space
+            key = self.space.key(arch)
+            if key in self._observed or key in self._pending.values():
+                continue
+            self._trial_ids.add(tid)
+            self._proposed[key] = arch
+            if t.status in ("PENDING", "RUNNING", "PAUSED"):
+                self._pending[tid] = key
+            else:
+                self._record(key, arch, self._usable(t))
+            counts["adopted"] += 1
+        return counts
+
+    def _usable(self, t: TuneTrial) -> dict | None:
+        """A trial's last result when it finished well and reports the metric, else None."""
+        ok = t.status != "ERROR" and t.last_result is not None and self._metric in t.last_result
+        return t.last_result if ok else None
 
     def restore(self, checkpoint_path: str) -> None:
         try:
