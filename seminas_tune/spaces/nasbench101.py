@@ -33,6 +33,8 @@ _OP_TOKEN = {CONV1X1: 3, CONV3X3: 4, MAXPOOL3X3: 5, OUTPUT: 6}
 _TOKEN_OP = {t: op for op, t in _OP_TOKEN.items()}
 _N = MAX_VERTICES
 _SLOTS = [(r, c) for c in range(1, _N) for r in range(c)]  # upper-triangle slots, column-major
+_ROWS, _COLS = np.array(_SLOTS).T
+_BIT = 1 << np.arange(len(_SLOTS), dtype=np.int64)  # slot -> bit of a padded graph's memo key
 # Token positions: for each column c, its c edge bits then the op of vertex c.
 _LAYOUT = [item for c in range(1, _N) for item in [("edge", r, c) for r in range(c)] + [("op", c, c)]]
 
@@ -130,7 +132,7 @@ class NASBench101Space(SearchSpace):
         graph = (matrix.shape[0], matrix.tobytes(), tuple(ops))
         k = self._hashes.get(graph)
         if k is None:
-            if len(self._hashes) > 500_000:
+            if len(self._hashes) > 2_000_000:
                 self._hashes.clear()
             k = self._hashes[graph] = hash_module(matrix, labels_of(list(ops)))
         return k
@@ -159,7 +161,7 @@ class NASBench101Space(SearchSpace):
         Memoised on the raw pair: evolution, local search and decoding meet the same raw
         graphs again and again, and in a table-restricted space most of them are outside it.
         """
-        raw = (matrix.tobytes(), tuple(ops))
+        raw = int(matrix[_ROWS, _COLS] @ _BIT) | sum(_OPS.index(o) * 3**i for i, o in enumerate(ops[1:-1])) << 21
         try:
             return self._from_padded[raw]
         except KeyError:
@@ -172,7 +174,7 @@ class NASBench101Space(SearchSpace):
                 spec = ModelSpec(*pruned)
                 spec._key = k
                 spec = spec if self.is_valid(spec) else None
-        if len(self._from_padded) > 300_000:
+        if len(self._from_padded) > 3_000_000:  # ~0.5 GB; most entries are None
             self._from_padded.clear()
         self._from_padded[raw] = spec
         return spec
@@ -240,11 +242,10 @@ class NASBench101Space(SearchSpace):
         (possible in a table-restricted space) mutates into a random member."""
         m, ops = self.padded(arch)
         own = self.key(arch)
-        rows, cols = np.array(_SLOTS).T
         for _ in range(1000):
             m2 = m.copy()
             flip = rng.random(len(_SLOTS)) < 1 / len(_SLOTS)
-            m2[rows[flip], cols[flip]] ^= 1
+            m2[_ROWS[flip], _COLS[flip]] ^= 1
             ops2 = list(ops)
             change = rng.random(_N - 2) < 1 / (_N - 2)
             for v in np.flatnonzero(change) + 1:  # one of the two other ops, uniformly
