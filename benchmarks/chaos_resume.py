@@ -379,9 +379,9 @@ def parent(args) -> dict:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             strategy = strategies[kills % len(strategies)] if kills < args.kills else None
-            k_complete = rng.randint(2, 15)
+            k_complete = rng.randint(2, 10)
             startup_at = time.time() + rng.uniform(1.0, 8.0)
-            random_at = time.time() + rng.uniform(5.0, 60.0)
+            random_at = time.time() + rng.uniform(5.0, 30.0)
             completions, training, killed_why = 0, False, None
             while proc.poll() is None:
                 new, offset = _read_events(events, offset)
@@ -399,7 +399,7 @@ def parent(args) -> dict:
                 elif strategy == "training" and training:
                     time.sleep(rng.uniform(0, 0.5))
                     killed_why = "during controller training"
-                elif strategy == "training" and completions >= 40:  # no training comes any more
+                elif strategy == "training" and completions >= 20:  # no training comes any more
                     killed_why = f"after completion #{completions} (no controller training in this life)"
                 elif strategy == "startup" and now > startup_at:
                     killed_why = "during start-up/restore"
@@ -430,8 +430,11 @@ def parent(args) -> dict:
         wall = time.time() - t0
     finally:
         shutil.rmtree(ray_temp, ignore_errors=True)
+    reconciled = [line.split("reconciled: ", 1)[1].strip() for f in sorted(work.glob("driver_*.log"))
+                  for line in f.read_text(errors="replace").splitlines() if "reconciled: " in line]
     summary = {"searcher": args.searcher, "max_queries": args.max_queries, "seed": args.seed,
                "kills": kills, "restores": restores, "wall_s": round(wall, 1), "kill_log": log,
+               "restores_that_reconciled": reconciled,
                **check(args, storage, eval_log), "workdir": str(work)}
     return summary
 

@@ -112,3 +112,19 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     restored = SEARCHERS[name](space=searcher.space, max_queries=8, background="inline")
     restored.restore_from_dir(exp)
     assert len(restored.observations) == 8 and not restored._pending
+
+
+def test_concurrency_limit_follows_the_reconciled_pending_set():
+    """Wrapped in a ConcurrencyLimiter, the searcher holds the limit itself: after a restore
+    that re-suggests a trial Tune forgot, the forgotten trial no longer takes a slot."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    s = make("random")
+    limited = ConcurrencyLimiter(s, max_concurrent=2)
+    first = [limited.suggest(f"t{i}") for i in range(3)]
+    assert first[0] and first[1] and first[2] is None  # the limit holds
+    r = _restored(s)
+    r.set_max_concurrency(2)
+    r.reconcile({"t0": TuneTrial("t0", "RUNNING", first[0], None)})  # t1 was forgotten
+    assert r.suggest("n1") == first[1]  # its slot is free again, and its cell comes back
+    assert r.suggest("n2") is None
