@@ -218,6 +218,28 @@ def test_restricted_space_rejects_non_members(nb101_full, nb101_data):
     assert nb101_data.key(nb101_data.decode(nb101_data.encode(inside))) == nb101_data.key(inside)
 
 
+def test_restricted_member_agrees_with_the_official_hash(nb101_full, nb101_data):
+    """``member`` (memo + WL-signature shortcut) accepts exactly the padded graphs whose pruned
+    cell's official hash is in the data, over edits of members (mostly outside the table)."""
+    rng = np.random.default_rng(11)
+    data = nb101_data.dataset
+    agree, inside = 0, 0
+    for a in _samples(nb101_data, 40, seed=12):
+        m, ops = nb101_data.padded(a)
+        for _ in range(10):
+            m2 = m.copy()
+            r, c = sorted(rng.choice(7, 2, replace=False))
+            m2[r, c] ^= 1
+            spec = ModelSpec(m2, ops)
+            truth = spec.valid_spec and len(spec.ops) and nb101_full.is_valid(spec) and spec.hash_spec() in data
+            got = nb101_data.member(m2, ops)
+            agree += bool(truth) == (got is not None)
+            inside += got is not None
+            if got is not None:
+                assert nb101_data.key(got) == spec.hash_spec()
+    assert agree == 400 and 0 < inside < 400
+
+
 # -- NAS-Bench-201 specifics ---------------------------------------------------------------
 def test_nb201_string_round_trip(nb201):
     s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -41,6 +41,21 @@ def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
     return _md5(str(sorted(hashes)))
 
 
+def wl_signature(matrix: np.ndarray, labels: list[int], rounds: int = 3) -> int:
+    """A cheap isomorphism invariant (a few Weisfeiler-Lehman rounds over Python's integer
+    hash): isomorphic cells share it, so a signature absent from a set of cells' signatures
+    proves that the cell is not among them, at a fraction of :func:`hash_module`'s cost."""
+    rows = np.asarray(matrix).tolist()
+    n = len(rows)
+    preds = [[w for w in range(n) if rows[w][v]] for v in range(n)]
+    succs = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    h = [hash((len(succs[v]), len(preds[v]), int(labels[v]))) for v in range(n)]
+    for _ in range(rounds):
+        h = [hash((h[v], tuple(sorted([h[w] for w in p])), tuple(sorted([h[w] for w in s]))))
+             for v, (p, s) in enumerate(zip(preds, succs))]
+    return hash(tuple(sorted(h)))
+
+
 def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]] | None:
     """Remove vertices that lie on no input->output path.
 

@@ -22,7 +22,7 @@ from seminas_tune.nasbench.api import (
     OutOfDomainError,
     check_spec,
 )
-from seminas_tune.nasbench.graph import hash_module, labels_of, prune
+from seminas_tune.nasbench.graph import hash_module, labels_of, prune, wl_signature
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
 _OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)
@@ -34,6 +34,7 @@ _TOKEN_OP = {t: op for op, t in _OP_TOKEN.items()}
 _N = MAX_VERTICES
 _SLOTS = [(r, c) for c in range(1, _N) for r in range(c)]  # upper-triangle slots, column-major
 _ROWS, _COLS = np.array(_SLOTS).T
+_TRIU = {n: np.triu_indices(n, 1) for n in range(2, _N + 1)}
 _BIT = 1 << np.arange(len(_SLOTS), dtype=np.int64)  # slot -> bit of a padded graph's memo key
 # Token positions: for each column c, its c edge bits then the op of vertex c.
 _LAYOUT = [item for c in range(1, _N) for item in [("edge", r, c) for r in range(c)] + [("op", c, c)]]
@@ -70,6 +71,7 @@ class NASBench101Space(SearchSpace):
         self._graphs: dict | None = None
         self._hashes: dict = {}
         self._from_padded: dict = {}
+        self._signatures: set | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}}
@@ -88,14 +90,17 @@ class NASBench101Space(SearchSpace):
         self._graphs = dict(zip(f.index, zip(f["n_vertices"], f["adjacency"], f["ops"])))
         self._members = np.asarray(f.index)
 
-    def spec_of_hash(self, module_hash: str) -> ModelSpec:
-        """The stored graph of ``module_hash`` (NB-101's own representative)."""
+    def _stored_graph(self, module_hash: str) -> tuple[np.ndarray, list[str]]:
         if self._graphs is None:
             self._load_graphs()
         n, adjacency, ops = self._graphs[module_hash]
         m = np.zeros((n, n), dtype=np.int64)
-        m[np.triu_indices(n, 1)] = np.frombuffer(adjacency.encode(), dtype=np.uint8) - 48
-        spec = ModelSpec(m, ops.split(","))
+        m[_TRIU[n]] = np.frombuffer(adjacency.encode(), dtype=np.uint8) - 48
+        return m, ops.split(",")
+
+    def spec_of_hash(self, module_hash: str) -> ModelSpec:
+        """The stored graph of ``module_hash`` (NB-101's own representative)."""
+        spec = ModelSpec(*self._stored_graph(module_hash))
         spec._key = module_hash
         return spec
 
@@ -168,7 +173,7 @@ class NASBench101Space(SearchSpace):
             pass
         pruned = prune(matrix, ops)
         spec = None
-        if pruned is not None:
+        if pruned is not None and self._may_be_member(*pruned):
             k = self._hash(*pruned)
             if self.dataset is None or k in self.dataset:  # cheap rejection outside the table
                 spec = ModelSpec(*pruned)
@@ -178,6 +183,18 @@ class NASBench101Space(SearchSpace):
             self._from_padded.clear()
         self._from_padded[raw] = spec
         return spec
+
+    def _may_be_member(self, matrix: np.ndarray, ops: list[str]) -> bool:
+        """False only for cells certainly outside the data (their cheap WL signature is no
+        member's); spares the md5 hash of most rejected mutations."""
+        if self.dataset is None:
+            return True
+        if self._signatures is None:
+            if self._graphs is None:
+                self._load_graphs()
+            self._signatures = {wl_signature(m, labels_of(ops))
+                                for m, ops in map(self._stored_graph, self._members)}
+        return wl_signature(matrix, labels_of(ops)) in self._signatures
 
     # -- controller tokens --------------------------------------------------------------
     @property
