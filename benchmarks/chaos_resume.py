@@ -75,6 +75,7 @@ def make_trainable(eval_log: str):
     def chaos_nasbench101(config):
         from ray import tune
 
+        from seminas_tune.search.resume import report_final
         from trainables.nasbench import evaluate_nasbench101
 
         result = evaluate_nasbench101(config)
@@ -85,7 +86,7 @@ def make_trainable(eval_log: str):
             os.write(fd, (line + "\n").encode())
         finally:
             os.close(fd)
-        tune.report(result)
+        report_final(result, config)
 
     return chaos_nasbench101
 

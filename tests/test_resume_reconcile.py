@@ -79,8 +79,9 @@ def test_trials_the_searcher_never_heard_of_are_adopted():
 
 @pytest.mark.parametrize("name", ["seminas", "re"])
 def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path, name):
-    """A real experiment whose newest trial table is made to forget its last trials: a
-    searcher that knows nothing takes every result from the table and the trial directories."""
+    """A real experiment whose newest trial table forgets its last trials, and whose driver
+    never logged their results: a searcher that knows nothing takes every result from the
+    table and from the ``final_result.json`` the trials wrote themselves."""
     from ray import tune
 
     from trainables.nasbench import nasbench101_trainable
@@ -97,9 +98,14 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     state_file = max(glob.glob(os.path.join(exp, "experiment_state-*.json")))
     with open(state_file) as f:
         state = json.load(f)
+    dropped = {json.loads(t)["trial_id"] for t, _ in state["trial_data"][5:]}
     state["trial_data"] = state["trial_data"][:5]
     with open(state_file, "w") as f:
         json.dump(state, f)
+    for final in glob.glob(os.path.join(exp, "*", "final_result.json")):  # written by the trial itself
+        with open(final) as f:
+            if json.load(f)["trial_id"] in dropped:  # as if the driver died before the report
+                os.remove(os.path.join(os.path.dirname(final), "result.json"))
     trials = tune_trials(exp)
     assert len(trials) == 8 and sum(t.status is None for t in trials.values()) == 3
 

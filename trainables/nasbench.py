@@ -86,9 +86,9 @@ def evaluate_nasbench201(config: dict, dataset: str = "cifar10", penalty: float 
 
 def _as_trainable(evaluate: Callable[[dict], dict], name: str) -> Callable[[dict], None]:
     def trainable(config: dict) -> None:
-        from ray import tune
+        from seminas_tune.search.resume import report_final
 
-        tune.report(evaluate(config))
+        report_final(evaluate(config), config)
 
     trainable.__name__ = trainable.__qualname__ = name
     return trainable
@@ -111,13 +111,13 @@ def make_nasbench201_trainable(dataset: str = "cifar10", penalty: float = 0.0) -
 
 def nasbench101_trainable(config: dict) -> None:
     """Tune function trainable over the bundled NB101-30k table."""
-    from ray import tune
+    from seminas_tune.search.resume import report_final
 
-    tune.report(evaluate_nasbench101(config))
+    report_final(evaluate_nasbench101(config), config)
 
 
 def nasbench201_trainable(config: dict) -> None:
     """Tune function trainable over the bundled NB-201 CIFAR-10 table."""
-    from ray import tune
+    from seminas_tune.search.resume import report_final
 
-    tune.report(evaluate_nasbench201(config))
+    report_final(evaluate_nasbench201(config), config)

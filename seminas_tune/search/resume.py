@@ -15,6 +15,8 @@ import json
 import os
 from dataclasses import dataclass
 
+FINAL_RESULT = "final_result.json"
+
 
 @dataclass
 class TuneTrial:
@@ -41,6 +43,26 @@ def _last_result(trial_dir: str) -> dict | None:
     return None
 
 
+def report_final(result: dict, config: dict) -> None:
+    """Report a trial's final result to Tune, after writing it (with the trial's ``config``) to
+    ``final_result.json`` in the trial's directory in storage, where a restored searcher finds
+    it even if the driver died before receiving the report. Call it from inside a trial."""
+    from ray import tune
+
+    ctx = tune.get_context()
+    try:
+        storage = ctx.get_storage()
+        fs, trial_dir = storage.storage_filesystem, storage.trial_fs_path
+        fs.create_dir(trial_dir, recursive=True)
+        record = json.dumps({**result, "trial_id": ctx.get_trial_id(), "config": config}, default=str)
+        with fs.open_output_stream(f"{trial_dir}/.{FINAL_RESULT}.tmp") as f:
+            f.write(record.encode())
+        fs.move(f"{trial_dir}/.{FINAL_RESULT}.tmp", f"{trial_dir}/{FINAL_RESULT}")
+    except Exception:  # noqa: BLE001 - the durable copy is a safety net; the report must go on
+        pass
+    tune.report(result)
+
+
 def _experiment_dirs(dirpath: str, table: list) -> list[str]:
     """Where trial directories may be: the experiment's storage path (from the table's trials)
     and the directory Tune restored from."""
@@ -60,8 +82,8 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
     """Trials of the experiment whose state is in ``dirpath``, by trial id.
 
     From the newest ``experiment_state-*.json`` (status, config, last result) and from trial
-    directories holding a ``result.json`` (trials the table lost in a crash: status None, their
-    last reported result). Empty when there is no readable table.
+    directories (trials the table lost in a crash: status None, with the result of
+    :func:`report_final`, else the last line of ``result.json``). Local storage only.
     """
     files = sorted(glob.glob(os.path.join(dirpath, "experiment_state-*.json")))
     table: list = []
@@ -82,8 +104,8 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
         config = last.get("config") if last else None
         trials[info["trial_id"]] = TuneTrial(info["trial_id"], info.get("status"), config, last)
     for base in _experiment_dirs(dirpath, table):
-        for result_file in glob.glob(os.path.join(base, "*", "result.json")):
-            last = _last_result(os.path.dirname(result_file))
+        for trial_dir in glob.glob(os.path.join(base, "*", "")):
+            last = _read_final(trial_dir) or _last_result(trial_dir)
             tid = last.get("trial_id") if last else None
             if tid is None:
                 continue
@@ -93,3 +115,11 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
             elif known.last_result is None:
                 known.last_result, known.config = last, last.get("config")
     return trials
+
+
+def _read_final(trial_dir: str) -> dict | None:
+    try:
+        with open(os.path.join(trial_dir, FINAL_RESULT)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
