@@ -74,6 +74,10 @@ class NASBench101Space(SearchSpace):
         self._signatures: set | None = None
         self._unfiltered = 0
 
+    def __setstate__(self, state: dict) -> None:  # caches a pickle from another version lacks start empty
+        self.__init__(state.get("dataset"))
+        self.__dict__.update(state)
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}}
 
