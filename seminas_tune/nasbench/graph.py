@@ -19,6 +19,14 @@ def _md5(text: str, md5=hashlib.md5) -> str:
     return md5(text.encode()).hexdigest()
 
 
+def _neighbours(matrix: np.ndarray) -> tuple[list[list[int]], list[list[int]]]:
+    """Predecessor and successor lists of every vertex of an adjacency matrix."""
+    rows = np.asarray(matrix, dtype=np.int64).tolist()
+    n = len(rows)
+    return ([[w for w in range(n) if rows[w][v]] for v in range(n)],
+            [[w for w in range(n) if rows[v][w]] for v in range(n)])
+
+
 def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
     """Official NB-101 module hash of a (pruned) cell.
 
@@ -27,10 +35,8 @@ def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
         labels: V integer labels: -1 input, -2 output, else the op's index in the
             canonical op list.
     """
-    rows = np.asarray(matrix, dtype=np.int64).tolist()
-    n = len(rows)
-    preds = [[w for w in range(n) if rows[w][v]] for v in range(n)]
-    succs = [[w for w in range(n) if rows[v][w]] for v in range(n)]
+    preds, succs = _neighbours(matrix)
+    n = len(preds)
     hashes = [_md5(str((len(succs[v]), len(preds[v]), int(labels[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
@@ -45,11 +51,8 @@ def wl_signature(matrix: np.ndarray, labels: list[int], rounds: int = 3) -> int:
     """A cheap isomorphism invariant (a few Weisfeiler-Lehman rounds over Python's integer
     hash): isomorphic cells share it, so a signature absent from a set of cells' signatures
     proves that the cell is not among them, at a fraction of :func:`hash_module`'s cost."""
-    rows = np.asarray(matrix).tolist()
-    n = len(rows)
-    preds = [[w for w in range(n) if rows[w][v]] for v in range(n)]
-    succs = [[w for w in range(n) if rows[v][w]] for v in range(n)]
-    h = [hash((len(succs[v]), len(preds[v]), int(labels[v]))) for v in range(n)]
+    preds, succs = _neighbours(matrix)
+    h = [hash((len(s), len(p), int(label))) for p, s, label in zip(preds, succs, labels)]
     for _ in range(rounds):
         h = [hash((h[v], tuple(sorted([h[w] for w in p])), tuple(sorted([h[w] for w in s]))))
              for v, (p, s) in enumerate(zip(preds, succs))]

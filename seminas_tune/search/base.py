@@ -382,7 +382,8 @@ class ArchSearcher(Searcher):
                 self._points.insert(0, self._proposed.pop(key))
                 counts["resuggested"] += 1
             elif t.status in ("TERMINATED", "ERROR", None):
-                self.on_trial_complete(tid, self._usable(t), error=self._usable(t) is None)
+                result = self._usable(t)
+                self.on_trial_complete(tid, result, error=result is None)
                 counts["completed"] += 1
         for tid, t in trials.items():
             if tid in self._trial_ids or not t.config:

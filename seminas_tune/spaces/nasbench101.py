@@ -74,7 +74,7 @@ class NASBench101Space(SearchSpace):
         self._signatures: set | None = None
         self._unfiltered = 0
 
-    def __setstate__(self, state: dict) -> None:  # caches a pickle from another version lacks start empty
+    def __setstate__(self, state: dict) -> None:  # caches missing from an older pickle start empty
         self.__init__(state.get("dataset"))
         self.__dict__.update(state)
 
@@ -180,7 +180,7 @@ class NASBench101Space(SearchSpace):
         spec = None
         if pruned is not None and self._may_be_member(*pruned):
             k = self._hash(*pruned)
-            if self.dataset is None or k in self.dataset:  # cheap rejection outside the table
+            if self.dataset is None or k in self.dataset:
                 spec = ModelSpec(*pruned)
                 spec._key = k
                 spec = spec if self.is_valid(spec) else None
@@ -200,8 +200,8 @@ class NASBench101Space(SearchSpace):
                 return True
             if self._graphs is None:
                 self._load_graphs()
-            self._signatures = {wl_signature(m, labels_of(ops))
-                                for m, ops in map(self._stored_graph, self._members)}
+            self._signatures = {wl_signature(m, labels_of(member_ops))
+                                for m, member_ops in map(self._stored_graph, self._members)}
         return wl_signature(matrix, labels_of(ops)) in self._signatures
 
     # -- controller tokens --------------------------------------------------------------
