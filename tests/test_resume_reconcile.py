@@ -119,6 +119,24 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     restored.restore_from_dir(exp)
     assert len(restored.observations) == 8 and not restored._pending
 
+    # Tune had created trial 4 (in the table, PENDING, nothing reported yet) but the searcher
+    # never heard of it: the table alone gives its config, and the searcher must wait for it
+    # rather than suggest its cell again (the chaos run's duplicate trials).
+    trial_json, meta = state["trial_data"][4]
+    info, meta = json.loads(trial_json), json.loads(meta)
+    info["status"], meta["last_result"] = "PENDING", {}
+    state["trial_data"][4] = [json.dumps(info), json.dumps(meta)]
+    with open(state_file, "w") as f:
+        json.dump(state, f)
+    for name_ in ("result.json", "final_result.json"):
+        for path in glob.glob(os.path.join(exp, f"*{info['trial_id']}*", name_)):
+            os.remove(path)
+    waiting = SEARCHERS[name](space=searcher.space, max_queries=8, background="inline")
+    assert waiting.reconcile(tune_trials(exp))["adopted"] == 8
+    key = waiting.space.key(waiting.space.from_config(info["config"]))
+    assert waiting._pending == {info["trial_id"]: key} and len(waiting.observations) == 7
+    assert waiting.suggest("after") == "FINISHED"  # trial 4 fills the budget
+
 
 def test_concurrency_limit_follows_the_reconciled_pending_set():
     """Wrapped in a ConcurrencyLimiter, the searcher holds the limit itself: after a restore

@@ -101,7 +101,9 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
         except (TypeError, ValueError):
             continue
         last = meta.get("last_result") or None
-        config = last.get("config") if last else None
+        config = info.get("config")  # present before the trial reports anything
+        if not isinstance(config, dict):
+            config = last.get("config") if last else None
         trials[info["trial_id"]] = TuneTrial(info["trial_id"], info.get("status"), config, last)
     for base in _experiment_dirs(dirpath, table):
         for trial_dir in glob.glob(os.path.join(base, "*", "")):
