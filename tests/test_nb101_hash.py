@@ -59,6 +59,28 @@ def test_every_shared_row_rehashes_to_its_hash():
 
 
 @needs_shared
+@pytest.mark.parametrize("source", ["table", "space"])
+def test_stored_graphs_are_pruned(source):
+    """``spec_of_hash`` builds specs without re-pruning (``ModelSpec.of_pruned``): every stored
+    graph, of the table and of the bundled list of the whole space, must be its own pruned cell."""
+    from trainables.nasbench import nasbench101_space
+    from seminas_tune.spaces.nasbench101 import NASBench101Space
+
+    space = nasbench101_space() if source == "table" else NASBench101Space(dataset=None)
+    space.sample(np.random.default_rng(0))  # loads the stored graphs
+    not_pruned = []
+    for h in space._members:
+        spec = space.spec_of_hash(str(h))
+        pruned = prune(spec.matrix, spec.ops)
+        if pruned is None or not np.array_equal(pruned[0], spec.matrix) or pruned[1] != spec.ops:
+            not_pruned.append(h)
+    assert len(space._members) == (30_001 if source == "table" else 423_624)
+    assert not not_pruned, f"{len(not_pruned)} stored graphs are not pruned, e.g. {not_pruned[:3]}"
+    checked = ModelSpec(spec.original_matrix, spec.original_ops)
+    assert np.array_equal(checked.matrix, spec.matrix) and checked.ops == spec.ops and spec.valid_spec
+
+
+@needs_shared
 def test_shared_rows_are_pruned_and_accepted_by_modelspec():
     table = pd.read_parquet(TABLE, columns=["hash", "n_vertices", "adjacency", "ops"]).iloc[::97]
     for h, n, adjacency, ops in table.itertuples(index=False):

@@ -104,8 +104,8 @@ class NASBench101Space(SearchSpace):
         return m, ops.split(",")
 
     def spec_of_hash(self, module_hash: str) -> ModelSpec:
-        """The stored graph of ``module_hash`` (NB-101's own representative)."""
-        spec = ModelSpec(*self._stored_graph(module_hash))
+        """The stored graph of ``module_hash`` (NB-101's own representative; stored pruned)."""
+        spec = ModelSpec.of_pruned(*self._stored_graph(module_hash))
         spec._key = module_hash
         return spec
 
