@@ -84,7 +84,8 @@ def part_cost(args, setup: Setup, out: dict) -> list[str]:
              "| schedule | wall s (median) | train s | Kendall tau | Spearman rho | prec@5% |",
              "|---|---|---|---|---|---|"]
     med = lambda k, rs: statistics.median(r[k] for r in rs)  # noqa: E731
-    lines.append(f"| fast ({fast.labeled_steps}+{fast.joint_steps} steps, batch {fast.batch_size}) | "
+    lines.append(f"| fast ({fast.labeled_steps}+{fast.joint_steps} steps, batch {fast.batch_size}, "
+                 f"ranking loss x{fast.rank_weight:g}, reconstruction on {fast.recon_fraction:.0%}) | "
                  f"{med('wall_s', runs):.1f} | {med('train_s', runs):.1f} | {med('kendall_tau', runs):.3f} | "
                  f"{med('spearman_rho', runs):.3f} | {med('precision_top5', runs):.3f} |")
     e1, e2 = (max(1, round(e * args.reference_scale)) for e in (1000, 500))
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
     p.add_argument("--part", choices=["cost", "quality", "all"], default="all")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--reference-scale", type=float, default=0.02,
                    help="fraction of the reference epochs actually run (1 = the full 1000+500)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10, 30, 100, 300, 1000])

@@ -102,10 +102,24 @@ class EPD(nn.Module):
             out.append(inp)
         return torch.cat(out, dim=1)
 
-    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, trade_off: float = 0.8) -> tuple:
-        """Joint loss ``trade_off * MSE + (1 - trade_off) * NLL``; returns (loss, mse, nll)."""
+    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, trade_off: float = 0.8,
+             rank_weight: float = 0.0, recon_fraction: float = 1.0) -> tuple:
+        """Joint loss ``trade_off * (MSE + rank_weight * ranking) + (1 - trade_off) * NLL``;
+        returns (loss, mse, nll).
+
+        ``ranking`` is a pairwise logistic loss over the batch (each pair ordered as its
+        targets). The reconstruction NLL is taken on the first ``recon_fraction`` of the
+        batch only (the decoder is half the cost of a step; batches are shuffled).
+        """
         states = self.encode(tokens)
-        mse = F.mse_loss(self.predict_from_states(states), targets)
-        logits = self.reconstruct_logits(tokens, states)
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1))
-        return trade_off * mse + (1 - trade_off) * nll, mse, nll
+        pred = self.predict_from_states(states)
+        mse = F.mse_loss(pred, targets)
+        reg = mse
+        if rank_weight > 0:
+            sign = torch.sign(targets[:, None] - targets[None, :])
+            reg = reg + rank_weight * (F.softplus(-sign * (pred[:, None] - pred[None, :])) * sign.abs()).sum() \
+                / sign.abs().sum().clamp(min=1)
+        r = max(1, int(round(recon_fraction * tokens.shape[0])))
+        logits = self.reconstruct_logits(tokens[:r], states[:r])
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:r].reshape(-1))
+        return trade_off * reg + (1 - trade_off) * nll, mse, nll
