@@ -67,3 +67,15 @@ def test_cosine_decay_leaves_the_base_learning_rate_for_the_next_round():
                        top_k=5, num_new=0)
     state = run_round(req).state
     assert [g["lr"] for g in state["opt"]["param_groups"]] == [cfg.lr]
+
+
+def test_config_pickled_by_an_earlier_version_gets_the_new_settings():
+    """A searcher checkpoint of an earlier version holds a ControllerConfig without the
+    ranking settings; restoring it must not fail later in training."""
+    import pickle
+
+    old = ControllerConfig()
+    for name in ("cosine", "rank_weight", "recon_fraction"):
+        del old.__dict__[name]
+    restored = pickle.loads(pickle.dumps(old))
+    assert (restored.cosine, restored.rank_weight, restored.recon_fraction) == (True, 10.0, 0.1)

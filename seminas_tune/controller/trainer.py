@@ -78,6 +78,12 @@ class ControllerConfig:
         if not 0 < self.recon_fraction <= 1:
             raise ValueError(f"recon_fraction must be in (0, 1], got {self.recon_fraction}")
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle a config saved by an earlier version (in a searcher checkpoint being
+        restored): settings it lacks take their schedule's value."""
+        self.__dict__.update({"cosine": None, "rank_weight": None, "recon_fraction": None, **state})
+        self.__post_init__()
+
 
 @dataclass
 class RoundRequest:
