@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -80,8 +80,9 @@ class ControllerConfig:
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle a config saved by an earlier version (in a searcher checkpoint being
-        restored): settings it lacks take their schedule's value."""
-        self.__dict__.update({"cosine": None, "rank_weight": None, "recon_fraction": None, **state})
+        restored): settings it lacks take their defaults (None: their schedule's value)."""
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
+        self.__dict__.update({**defaults, **state})
         self.__post_init__()
 
 
