@@ -105,8 +105,8 @@ class RoundRequest:
         seed: seeds this round's sampling, batching and initialisation.
         max_step_size: gradient-ascent step sizes tried are 1, 2, ... up to this.
         fill_pool: when ascent finds fewer than ``num_new``, the rest are the best-predicted
-            unseen members of the pseudo-labeled set (or, for NAO, of this many random
-            members ranked by the predictor only).
+            unseen members of a pool of this many: the pseudo-labeled set (none for NAO)
+            topped up with fresh random members.
     """
 
     space: Any
@@ -228,10 +228,13 @@ def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
 
 def _best_predicted(model: EPD, space, req: RoundRequest, rng: np.random.Generator,
                     pool: list, pred: torch.Tensor, taken: list, dev) -> list:
-    """Top-up: best-predicted unseen members of ``pool`` (or of a fresh random pool)."""
-    if not pool:
-        pool = sample_unlabeled(space, rng, req.fill_pool, set(req.seen_keys))
-        pred = predict(model, _tokens(space, pool, dev)) if pool else torch.zeros(0)
+    """Top-up: best-predicted unseen members of ``pool`` grown with fresh random members to
+    ``req.fill_pool``, so SemiNAS's small pseudo-labeled set does not narrow its choice."""
+    more = sample_unlabeled(space, rng, req.fill_pool - len(pool),
+                            set(req.seen_keys) | {space.key(a) for a in pool})
+    if more:
+        pool = list(pool) + more
+        pred = torch.cat([pred.to(dev), predict(model, _tokens(space, more, dev))])
     skip = set(req.seen_keys) | {space.key(a) for a in taken}
     out = []
     for i in torch.argsort(pred, descending=True).cpu().tolist():
