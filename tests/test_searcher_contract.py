@@ -191,3 +191,17 @@ def test_min_mode_prefers_lower_values():
     drive(s, lambda c: {"err": 1 - evaluate_nasbench101(c)["val_accuracy"]})
     best = max(s.results(), key=lambda o: o.score)
     assert best.value == min(o.value for o in s.results())
+
+
+
+@pytest.mark.parametrize("fraction, sizes", [(0.0, [4, 4, 4, 4, 4, 4, 4, 2]), (0.5, [4, 4, 6, 9, 7])])
+def test_new_fraction_grows_the_batches(fraction, sizes):
+    s = make("seminas", max_queries=34, new_fraction=fraction)
+    starts = []  # index of each controller batch's first suggestion
+    for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
+        if s.iteration > len(starts):
+            starts.append(i)
+        s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
+    assert [b - a for a, b in zip(starts, [*starts[1:], 34])] == sizes
+    with pytest.raises(ValueError, match="new_fraction"):
+        make("seminas", new_fraction=-1)

@@ -46,13 +46,16 @@ class SemiNASSearcher(ArchSearcher):
         num_unlabeled: M, pseudo-labeled architectures per iteration (paper: 10,000; 0 = NAO).
         top_k: K, seeds for gradient ascent (paper: 100).
         num_new: architectures generated per iteration (paper: 100).
+        new_fraction: when > 0, an iteration generates ``max(num_new, new_fraction x
+            evaluated so far)``: small early batches feed the predictor back often, later ones
+            keep the number of controller trainings (the cost) logarithmic in the budget.
         upsample: repeats of the evaluated set beside the pseudo-labeled set (paper: 10).
         controller: controller model and training settings.
 
     When gradient ascent cannot find ``num_new`` new valid architectures (a table-restricted
     space has few members near any point), the batch is topped up with the best-predicted
-    unseen pseudo-labeled architectures (see ``RoundRequest.fill_pool``), then at random; the
-    counts are in ``history``.
+    unseen architectures of the pseudo-labeled set grown with random ones to
+    ``RoundRequest.fill_pool`` (10,000), then at random; the counts are in ``history``.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class SemiNASSearcher(ArchSearcher):
         num_unlabeled: int = 10_000,
         top_k: int = 100,
         num_new: int = 100,
+        new_fraction: float = 0.0,
         upsample: int = 10,
         controller: ControllerConfig | None = None,
         background: str = "auto",
@@ -78,10 +82,13 @@ class SemiNASSearcher(ArchSearcher):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(num_unlabeled, int) or num_unlabeled < 0:
             raise ValueError(f"num_unlabeled must be a non-negative integer, got {num_unlabeled!r}")
+        if not isinstance(new_fraction, (int, float)) or not 0 <= new_fraction <= 10:
+            raise ValueError(f"new_fraction must be a number in [0, 10], got {new_fraction!r}")
         self.num_initial = num_initial
         self.num_unlabeled = num_unlabeled
         self.top_k = top_k
         self.num_new = num_new
+        self.new_fraction = float(new_fraction)
         self.upsample = upsample
         self.controller = controller or ControllerConfig()
         self.iteration = 0
@@ -99,18 +106,22 @@ class SemiNASSearcher(ArchSearcher):
             return None  # the batch's results are needed first
         labeled = self.results()
         if not labeled:  # every evaluation failed: keep exploring at random
-            return self.sample_new(min(self.num_new, remaining))
+            return self.sample_new(self._batch(remaining))
         request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops,
-                                     num_new=min(self.num_new, remaining))
+                                     num_new=self._batch(remaining))
         self.start_job(run_round, request)
         done, result = self.poll_job()
         return self._apply(result, remaining) if done else None
+
+    def _batch(self, remaining: int) -> int:
+        """Architectures the next iteration proposes."""
+        return min(max(self.num_new, int(self.new_fraction * self.num_suggested)), remaining)
 
     def _apply(self, result: RoundResult, remaining: int) -> list:
         self.controller_state = result.state
         self.iteration += 1
         new = [a for a in result.new_archs if self.is_new(a)]
-        want = min(self.num_new, remaining)
+        want = self._batch(remaining)
         fill = self.sample_new(want - len(new)) if len(new) < want else []
         self.history.append({**result.info, "iteration": self.iteration, "random_fill": len(fill)})
         return new + fill
