@@ -71,6 +71,7 @@ class NASBench101Space(SearchSpace):
         self._graphs: dict | None = None
         self._hashes: dict = {}
         self._from_padded: dict = {}
+        self._tokens: dict = {}
         self._signatures: set | None = None
         self._unfiltered = 0
 
@@ -79,7 +80,7 @@ class NASBench101Space(SearchSpace):
         self.__dict__.update(state)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}}
+        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}, "_tokens": {}}
 
     # -- sampling and validity ---------------------------------------------------------
     def _load_graphs(self) -> None:
@@ -218,11 +219,17 @@ class NASBench101Space(SearchSpace):
         return _allowed(kind, c)
 
     def encode(self, arch: ModelSpec) -> list[int]:
-        m, ops = self.padded(arch)
-        return [
-            (_EDGE if m[r, c] else _NO_EDGE) if kind == "edge" else _OP_TOKEN[ops[c]]
-            for kind, r, c in _LAYOUT
-        ]
+        """Memoised on the graph: each controller round encodes thousands of (mostly known) cells."""
+        graph = (arch.matrix.shape[0], arch.matrix.tobytes(), tuple(arch.ops))
+        tokens = self._tokens.get(graph)
+        if tokens is None:
+            m, ops = self.padded(arch)
+            tokens = tuple((_EDGE if m[r, c] else _NO_EDGE) if kind == "edge" else _OP_TOKEN[ops[c]]
+                           for kind, r, c in _LAYOUT)
+            if len(self._tokens) > 500_000:  # ~150 MB
+                self._tokens.clear()
+            self._tokens[graph] = tokens
+        return list(tokens)
 
     def decode(self, tokens: Sequence[int]) -> ModelSpec | None:
         if len(tokens) != self.seq_len:
