@@ -585,14 +585,29 @@ def get_benchmark_ident(name: str) -> str:
 
 
 def unit_is_done(unit: Unit, out: Path) -> bool:
+    """A unit is finished when its part files exist for the same unit and, for our searchers,
+    the same resolved settings: a change of the package's defaults reruns it."""
     part = unit.part_path(out)
     meta = part.with_suffix(".json")
     if not (part.exists() and meta.exists()):
         return False
     try:
-        return json.loads(meta.read_text()).get("fingerprint") == unit.fingerprint()
+        done = json.loads(meta.read_text())
     except (OSError, ValueError):
         return False
+    if done.get("fingerprint") != unit.fingerprint():
+        return False
+    if base_algorithm(unit.algorithm) not in _ours():
+        return True
+    now = resolved_settings(_unit_searcher(unit, get_benchmark(unit.benchmark)))
+    return done.get("resolved") == json.loads(json.dumps(now, default=str))
+
+
+def _unit_searcher(unit: Unit, bench: Benchmark) -> Any:
+    # Under a time budget, the query budget is only a cap; our searchers plan with it.
+    background = "inline" if unit.driver == "inline" else "auto"
+    return build_searcher(unit.algorithm, bench.space, unit.seed, unit.budget, unit.settings_dict,
+                          background=background, invalid_factor=unit.invalid_factor)
 
 
 def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool = False) -> tuple[list[dict], dict]:
@@ -603,10 +618,7 @@ def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool 
         raise SystemExit(f"{unit.benchmark} has no training times: --time-budget needs nb101 or nb101-official")
     alg = base_algorithm(unit.algorithm)
     ours = alg in _ours()
-    # Under a time budget, the query budget is only a cap; our searchers plan with it.
-    background = "inline" if unit.driver == "inline" else "auto"
-    inner = build_searcher(unit.algorithm, bench.space, unit.seed, unit.budget, unit.settings_dict,
-                           background=background, invalid_factor=unit.invalid_factor)
+    inner = _unit_searcher(unit, bench)
     h = HarnessSearcher(inner, bench, unit.seed, unit.budget, unit.algorithm, unit.time_budget,
                         invalid_cap=int(math.ceil(unit.invalid_factor * unit.budget)))
     param_space = None if ours else bench.space.tune_space()

@@ -153,3 +153,14 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     res = B.run([*argv[:3], "random", *argv[4:], "--invalid-factor", "10"])
     assert res["ran"] == 3 and res["skipped"] == 0
     assert math.isfinite(pd.read_csv(out / "results.csv")["regret"].iloc[-1])
+
+
+def test_a_changed_package_default_reruns_the_unit(tmp_path):
+    unit = B.Unit("nb101", "local", 0, 20, None, "inline", (), 50.0)
+    B.run_unit(unit, tmp_path)
+    assert B.unit_is_done(unit, tmp_path)
+    meta_path = unit.part_path(tmp_path).with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["resolved"]["num_initial"] += 1  # as written by a version with another default
+    meta_path.write_text(json.dumps(meta))
+    assert not B.unit_is_done(unit, tmp_path)
