@@ -954,6 +954,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="comma list of our searchers and Tune's (basic, optuna, hyperopt, nevergrad, zoopt); "
                         "NAME@TAG runs NAME under its own settings (--set NAME@TAG.x=...)")
     p.add_argument("--seeds", type=int, default=10, help="number of seeds")
+    p.add_argument("--builtin-seeds", type=int, default=None,
+                   help="number of seeds for Tune's built-in searchers (default: --seeds)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=300, help="valid queries per search")
     p.add_argument("--time-budget", type=float, default=None,
@@ -982,8 +984,9 @@ def run(argv: list[str] | None = None) -> dict:
         for k, v in status.items():
             print(f"{k:12s} {v}")
         return {"listed": status}
-    if args.budget < 1 or args.seeds < 1:
-        raise SystemExit("--budget and --seeds must be positive")
+    builtin_seeds = args.seeds if args.builtin_seeds is None else args.builtin_seeds
+    if args.budget < 1 or args.seeds < 1 or builtin_seeds < 1:
+        raise SystemExit("--budget, --seeds and --builtin-seeds must be positive")
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     labels = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     for b in benchmarks:
@@ -1000,9 +1003,10 @@ def run(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    n_seeds = {a: args.seeds if base_algorithm(a) in _ours() else builtin_seeds for a in labels}
     units = [Unit(b, a, s, args.budget, args.time_budget, args.driver,
                   tuple(sorted(settings[a].items())), args.invalid_factor)
-             for b in benchmarks for a in labels for s in seeds]
+             for b in benchmarks for a in labels for s in range(args.first_seed, args.first_seed + n_seeds[a])]
     todo = [u for u in units if args.rerun or not unit_is_done(u, out)]
     print(f"{len(units)} units, {len(units) - len(todo)} already finished, {len(todo)} to run", flush=True)
     metas_new, errors = [], []
@@ -1060,7 +1064,7 @@ def run(argv: list[str] | None = None) -> dict:
     df.to_csv(out / "results.csv", index=False)
     recorded = {"argv": list(argv) if argv is not None else sys.argv[1:], "budget": args.budget,
                 "time_budget": args.time_budget, "driver": args.driver, "invalid_factor": args.invalid_factor,
-                "seeds": seeds, "benchmarks": benchmarks, "algorithms": settings,
+                "seeds": seeds, "builtin_seeds": builtin_seeds, "benchmarks": benchmarks, "algorithms": settings,
                 "harness_version": HARNESS_VERSION}
     (out / "settings.json").write_text(json.dumps(recorded, indent=1, default=str))
     text = summarise(df, metas, args.budget, args.time_budget, labels, benchmarks, recorded, out,

@@ -149,6 +149,8 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     assert part.stat().st_mtime_ns == mtime
     res = B.run([*argv[:5], "4", *argv[6:]])
     assert res["ran"] == 2 and res["skipped"] == 6
+    res = B.run([*argv[:5], "4", *argv[6:], "--builtin-seeds", "2"])  # Tune's built-ins: fewer seeds
+    assert res["units"] == 6 and res["ran"] == 0
     # other settings are other units: not mixed with the finished ones
     res = B.run([*argv[:3], "random", *argv[4:], "--invalid-factor", "10"])
     assert res["ran"] == 3 and res["skipped"] == 0
@@ -164,3 +166,9 @@ def test_a_changed_package_default_reruns_the_unit(tmp_path):
     meta["resolved"]["num_initial"] += 1  # as written by a version with another default
     meta_path.write_text(json.dumps(meta))
     assert not B.unit_is_done(unit, tmp_path)
+
+
+@pytest.mark.parametrize("alg", ["optuna", "hyperopt", "nevergrad"])
+def test_tune_builtins_installed_by_the_compare_extra_run_a_unit(alg):
+    _, meta = B.run_unit(_unit("nb201-cifar10", alg, 0, 20, settings=B.default_settings(alg)))
+    assert meta["n_valid"] == 20 and meta["stop_reason"] == "budget" and meta["final_regret"] >= 0
