@@ -172,3 +172,21 @@ def test_a_changed_package_default_reruns_the_unit(tmp_path):
 def test_tune_builtins_installed_by_the_compare_extra_run_a_unit(alg):
     _, meta = B.run_unit(_unit("nb201-cifar10", alg, 0, 20, settings=B.default_settings(alg)))
     assert meta["n_valid"] == 20 and meta["stop_reason"] == "budget" and meta["final_regret"] >= 0
+
+
+def test_goal_lines_judge_seminas_against_the_field():
+    """Generated curves (two seeds each): SemiNAS lowest at 100 but within RE's interval at 300."""
+    grid = np.arange(1, 1001)
+    curves = {("seminas", 0): 0.010 / grid, ("seminas", 1): 0.012 / grid,
+              ("re", 0): 0.020 / grid, ("re", 1): 0.024 / grid,
+              ("random", 0): 0.030 / np.sqrt(grid), ("random", 1): 0.030 / np.sqrt(grid)}
+    curves[("re", 0)][299:] = curves[("seminas", 0)][299:]
+    hits = {("seminas", 0): 40.0, ("seminas", 1): 60.0, ("re", 0): 45.0, ("re", 1): math.inf,
+            ("random", 0): 30.0, ("random", 1): 20.0}
+    text = "\n".join(B.goal_lines(curves, hits, ["seminas", "re", "random"], [100, 300, 1000]))
+    assert "| 100 | seminas 0.011 | 0.011 +- 0.001 | 0.022 +- 0.002 | yes | yes |" in text
+    row300 = [ln for ln in text.splitlines() if ln.startswith("| 300 |")][0]
+    assert row300.endswith("| yes | no |")
+    assert "SemiNAS 50; fewest: random 25." in text
+    assert "SemiNAS at 300 queries 0.004 pp against RE at 1000 0.002 pp: worse." in text
+    assert B.goal_lines(curves, hits, ["seminas", "random"], [100]) == []
