@@ -1001,6 +1001,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a built-in searcher may make at most this x budget invalid suggestions")
     p.add_argument("--drop-invalid-rows", action="store_true", help="keep only valid queries in the CSVs")
     p.add_argument("--rerun", action="store_true", help="rerun finished units too")
+    p.add_argument("--summary-only", action="store_true",
+                   help="run nothing: merge and summarise the units finished so far (also while a run goes on)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--list", action="store_true", help="list the algorithms and whether they can run here")
     return p
@@ -1039,8 +1041,9 @@ def run(argv: list[str] | None = None) -> dict:
     units = [Unit(b, a, s, args.budget, args.time_budget, args.driver,
                   tuple(sorted(settings[a].items())), args.invalid_factor)
              for b in benchmarks for a in labels for s in range(args.first_seed, args.first_seed + n_seeds[a])]
-    todo = [u for u in units if args.rerun or not unit_is_done(u, out)]
-    print(f"{len(units)} units, {len(units) - len(todo)} already finished, {len(todo)} to run", flush=True)
+    finished = {u for u in units if not args.rerun and unit_is_done(u, out)}
+    todo = [] if args.summary_only else [u for u in units if u not in finished]
+    print(f"{len(units)} units, {len(finished)} already finished, {len(todo)} to run", flush=True)
     metas_new, errors = [], []
     t0 = time.perf_counter()
     work = [(u, str(out), args.drop_invalid_rows) for u in todo]
@@ -1106,7 +1109,7 @@ def run(argv: list[str] | None = None) -> dict:
           f"(results.csv, summary.md, settings.json" + ("" if args.no_plots else ", regret_*.png") + ")")
     if errors:
         print(f"{len(errors)} units FAILED (see above); rerun to retry them", file=sys.stderr)
-    return {"units": len(units), "ran": len(metas_new), "skipped": len(units) - len(todo),
+    return {"units": len(units), "ran": len(metas_new), "skipped": len(finished),
             "errors": errors, "out": str(out)}
 
 

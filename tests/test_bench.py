@@ -151,6 +151,9 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     assert res["ran"] == 2 and res["skipped"] == 6
     res = B.run([*argv[:5], "4", *argv[6:], "--builtin-seeds", "2"])  # Tune's built-ins: fewer seeds
     assert res["units"] == 6 and res["ran"] == 0
+    res = B.run([*argv[:5], "9", *argv[6:], "--summary-only"])  # seeds 4-8 are not run
+    assert res["ran"] == 0 and res["skipped"] == 8
+    assert "| random | 4 |" in (out / "summary.md").read_text()
     # other settings are other units: not mixed with the finished ones
     res = B.run([*argv[:3], "random", *argv[4:], "--invalid-factor", "10"])
     assert res["ran"] == 3 and res["skipped"] == 0
