@@ -725,25 +725,27 @@ def random_expectation(val: np.ndarray, n: int, report: np.ndarray | None = None
     return float(np.sum(p * means))
 
 
-def _curves(df, budget: int, col: str = "regret") -> tuple[dict, dict]:
+def _curves(df, budget: int, col: str = "regret", budget_of: dict | None = None) -> tuple[dict, dict]:
     """Per (algorithm, seed): array of ``col`` after 1..budget valid queries (carried forward
-    past a unit's end); and per algorithm the number of short units."""
+    past a unit's early end, NaN past the algorithm's own budget in ``budget_of``); and per
+    algorithm the number of short units."""
     curves, short = {}, {}
     valid = df[df["valid"]]
     for (alg, seed), g in valid.groupby(["algorithm", "seed"], sort=False):
+        own = min(budget, (budget_of or {}).get(alg, budget))
         q = g["query"].to_numpy()
         v = g[col].to_numpy(float)
         a = np.full(budget, np.nan)
-        idx = q[(q >= 1) & (q <= budget)] - 1
-        a[idx] = v[(q >= 1) & (q <= budget)]
+        idx = q[(q >= 1) & (q <= own)] - 1
+        a[idx] = v[(q >= 1) & (q <= own)]
         last = np.nan
-        for i in range(budget):  # forward fill
+        for i in range(own):  # forward fill
             if np.isnan(a[i]):
                 a[i] = last
             else:
                 last = a[i]
         curves[(alg, seed)] = a
-        short[alg] = short.get(alg, 0) + int(q.max() < budget)
+        short[alg] = short.get(alg, 0) + int(q.max() < own)
     return curves, short
 
 
@@ -780,6 +782,7 @@ def goal_lines(curves: dict, hits: dict, algorithms: list[str], budgets: list[in
              "|---:|---|---:|---:|---|---|"]
     for b in budgets:
         stats = {a: mean_se(a, b) for a in algs}
+        stats = {a: v for a, v in stats.items() if not math.isnan(v[0])}  # past a shorter budget
         best = min(stats, key=lambda a: stats[a][0])
         (sm, sse), (rm, rse) = stats["seminas"], stats["re"]
         lines.append(f"| {b} | {best} {stats[best][0]:.3f} | {sm:.3f} +- {sse:.3f} | {rm:.3f} +- {rse:.3f} | "
@@ -803,8 +806,12 @@ def summarise(df, metas: list[dict], budget: int, time_budget: float | None, alg
     budgets = [b for b in SUMMARY_BUDGETS if b <= budget]
     if budget not in budgets:
         budgets.append(budget)
+    budget_of = {m["algorithm"]: m["budget"] for m in metas if "error" not in m}
+    shorter = sorted({b for b in budget_of.values() if b < budget})
     lines = ["# Benchmark summary", "",
-             f"Budget {budget} valid queries" + (f", simulated training time {time_budget:g} s" if time_budget else "")
+             f"Budget {budget} valid queries"
+             + "".join(f" ({', '.join(sorted(a for a, x in budget_of.items() if x == b))}: {b})" for b in shorter)
+             + (f", simulated training time {time_budget:g} s" if time_budget else "")
              + f"; algorithms {', '.join(algorithms)}. Regret in percentage points (accuracy x 100), "
                "mean +- standard error over seeds, mean rank among the algorithms in brackets "
                "(1 = best; over the seeds every algorithm ran).", ""]
@@ -820,25 +827,26 @@ def summarise(df, metas: list[dict], budget: int, time_budget: float | None, alg
             metrics.append(("val_regret", "validation regret"))
         all_curves = {}
         for col, title in metrics:
-            curves, short = _curves(bdf, budget, col)
+            curves, short = _curves(bdf, budget, col, budget_of)
             all_curves[col] = curves
             algs = [a for a in algorithms if any(k[0] == a for k in curves)]
             seeds_of = {a: {s for (x, s) in curves if x == a} for a in algs}
-            common = sorted(set.intersection(*seeds_of.values())) if seeds_of else []
             lines += [f"### {title} (pp) at budget", "",
                       "| algorithm | seeds | " + " | ".join(f"@{b}" for b in budgets) + " | short runs |",
                       "|---|---:|" + "---:|" * len(budgets) + "---:|"]
             ranks = {}
             for b in budgets:
-                if len(algs) > 1 and common:
-                    mat = pd.DataFrame({a: [curves[(a, s)][b - 1] for s in common] for a in algs})
+                ranked = [a for a in algs if budget_of.get(a, budget) >= b]
+                common = sorted(set.intersection(*(seeds_of[a] for a in ranked))) if ranked else []
+                if len(ranked) > 1 and common:
+                    mat = pd.DataFrame({a: [curves[(a, s)][b - 1] for s in common] for a in ranked})
                     ranks[b] = mat.rank(axis=1, method="average").mean(axis=0).to_dict()
             for a in algs:
                 cells = []
                 for b in budgets:
                     m, se = _mean_se(np.array([curves[(a, s)][b - 1] for s in sorted(seeds_of[a])]) * 100)
-                    r = f" ({ranks[b][a]:.2f})" if b in ranks else ""
-                    cells.append(f"{m:.3f} +- {se:.3f}{r}")
+                    r = f" ({ranks[b][a]:.2f})" if a in ranks.get(b, {}) else ""
+                    cells.append("-" if math.isnan(m) else f"{m:.3f} +- {se:.3f}{r}")
                 lines.append(f"| {a} | {len(seeds_of[a])} | " + " | ".join(cells) + f" | {short.get(a, 0)} |")
             lines.append("")
         # queries to the top of the table
@@ -953,10 +961,11 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
             if not cs:
                 continue
             m = np.array(cs) * 100
+            m = m[:, : int((~np.isnan(m)).any(axis=0).nonzero()[0].max()) + 1]  # own budget
             mean = np.nanmean(m, axis=0)
             se = np.nanstd(m, axis=0, ddof=1) / np.sqrt(len(cs)) if len(cs) > 1 else np.zeros_like(mean)
-            ax.plot(x, mean, label=f"{a} ({len(cs)})")
-            ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+            ax.plot(x[: m.shape[1]], mean, label=f"{a} ({len(cs)})")
+            ax.fill_between(x[: m.shape[1]], mean - se, mean + se, alpha=0.2)
         ax.set_xscale("log")
         ax.set_xlabel("queries (valid)")
         ax.set_ylabel(("test " if col == "regret" and bench.test is not None else
@@ -990,6 +999,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="number of seeds for Tune's built-in searchers (default: --seeds)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=300, help="valid queries per search")
+    p.add_argument("--builtin-budget", type=int, default=None,
+                   help="valid queries per search for Tune's built-in searchers (default: --budget; at most that)")
     p.add_argument("--time-budget", type=float, default=None,
                    help="also stop at this much simulated training time (s; NB-101 only); --budget stays a cap")
     p.add_argument("--driver", choices=["inline", "tune"], default="inline")
@@ -1019,8 +1030,11 @@ def run(argv: list[str] | None = None) -> dict:
             print(f"{k:12s} {v}")
         return {"listed": status}
     builtin_seeds = args.seeds if args.builtin_seeds is None else args.builtin_seeds
-    if args.budget < 1 or args.seeds < 1 or builtin_seeds < 1:
-        raise SystemExit("--budget, --seeds and --builtin-seeds must be positive")
+    builtin_budget = args.budget if args.builtin_budget is None else args.builtin_budget
+    if min(args.budget, args.seeds, builtin_seeds, builtin_budget) < 1:
+        raise SystemExit("--budget, --seeds, --builtin-seeds and --builtin-budget must be positive")
+    if builtin_budget > args.budget:
+        raise SystemExit(f"--builtin-budget {builtin_budget} exceeds --budget {args.budget}: summaries stop at --budget")
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     labels = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     for b in benchmarks:
@@ -1038,7 +1052,8 @@ def run(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     n_seeds = {a: args.seeds if base_algorithm(a) in _ours() else builtin_seeds for a in labels}
-    units = [Unit(b, a, s, args.budget, args.time_budget, args.driver,
+    budget_of = {a: args.budget if base_algorithm(a) in _ours() else builtin_budget for a in labels}
+    units = [Unit(b, a, s, budget_of[a], args.time_budget, args.driver,
                   tuple(sorted(settings[a].items())), args.invalid_factor)
              for b in benchmarks for a in labels for s in range(args.first_seed, args.first_seed + n_seeds[a])]
     finished = {u for u in units if not args.rerun and unit_is_done(u, out)}
@@ -1099,7 +1114,7 @@ def run(argv: list[str] | None = None) -> dict:
     df.to_csv(out / "results.csv", index=False)
     recorded = {"argv": list(argv) if argv is not None else sys.argv[1:], "budget": args.budget,
                 "time_budget": args.time_budget, "driver": args.driver, "invalid_factor": args.invalid_factor,
-                "seeds": seeds, "builtin_seeds": builtin_seeds, "benchmarks": benchmarks, "algorithms": settings,
+                "seeds": seeds, "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget, "benchmarks": benchmarks, "algorithms": settings,
                 "harness_version": HARNESS_VERSION}
     (out / "settings.json").write_text(json.dumps(recorded, indent=1, default=str))
     text = summarise(df, metas, args.budget, args.time_budget, labels, benchmarks, recorded, out,

@@ -193,3 +193,18 @@ def test_goal_lines_judge_seminas_against_the_field():
     assert "SemiNAS 50; fewest: random 25." in text
     assert "SemiNAS at 300 queries 0.004 pp against RE at 1000 0.002 pp: worse." in text
     assert B.goal_lines(curves, hits, ["seminas", "random"], [100]) == []
+
+
+def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
+    out = tmp_path / "res"
+    res = B.run(["--benchmarks", "nb201-cifar10", "--algorithms", "random,basic", "--seeds", "2", "--budget", "60",
+                 "--builtin-budget", "30", "--workers", "1", "--out", str(out)])
+    assert res["ran"] == 4 and not res["errors"]
+    md = (out / "summary.md").read_text()
+    assert "Budget 60 valid queries (basic: 30)" in md
+    basic = [ln for ln in md.splitlines() if ln.startswith("| basic | 2 |")][0].split("|")
+    random_row = [ln for ln in md.splitlines() if ln.startswith("| random | 2 |")][0].split("|")
+    assert basic[3].strip() == basic[4].strip() == "-"  # @50 and @60 lie past basic's budget
+    assert "+-" in random_row[3] and "(" not in random_row[3]  # nothing left to rank against
+    with pytest.raises(SystemExit, match="exceeds --budget"):
+        B.run(["--algorithms", "basic", "--budget", "10", "--builtin-budget", "20", "--out", str(out)])
