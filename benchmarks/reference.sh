@@ -12,10 +12,12 @@ shift || true
 
 # Benchmark settings of our searchers (everything else is the paper's default): SemiNAS and NAO
 # start from 40 random cells and propose 30, then a quarter of what they have evaluated, per
-# round; 2,000 pseudo-labels for SemiNAS; the fast controller schedule cut to 20 + 20 steps.
+# round, a quarter of each batch from the best cells' neighbours; 2,000 pseudo-labels for
+# SemiNAS; the fast controller schedule cut to 20 + 20 steps.
 sets=()
 for alg in seminas nao; do
-  for s in num_initial=40 num_new=30 new_fraction=0.25 controller.labeled_steps=20 controller.joint_steps=20; do
+  for s in num_initial=40 num_new=30 new_fraction=0.25 local_fraction=0.25 \
+           controller.labeled_steps=20 controller.joint_steps=20; do
     sets+=(--set "$alg.$s")
   done
 done

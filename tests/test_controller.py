@@ -9,6 +9,7 @@ import torch
 from seminas_tune.controller import ControllerConfig, EPDConfig
 from seminas_tune.controller.epd import EPD
 from seminas_tune.controller.trainer import RoundRequest, run_round
+from seminas_tune.spaces import NASBench201Space
 from trainables.nasbench import nasbench101_space
 
 
@@ -79,3 +80,19 @@ def test_config_pickled_by_an_earlier_version_gets_the_new_settings():
         del old.__dict__[name]
     restored = pickle.loads(pickle.dumps(old))
     assert (restored.cosine, restored.rank_weight, restored.recon_fraction) == (True, 10.0, 0.1)
+
+
+def test_num_local_takes_unseen_neighbours_of_the_best_cells_first():
+    space = NASBench201Space()
+    rng = np.random.default_rng(2)
+    archs = [space.sample(rng) for _ in range(30)]
+    scores = rng.random(30)
+    cfg = ControllerConfig(labeled_steps=3, joint_steps=0, batch_size=16, num_threads=1, device="cpu")
+    seen = {space.key(a) for a in archs}
+    res = run_round(RoundRequest(space=space, cfg=cfg, labeled=archs, scores=scores, seen_keys=seen,
+                                 num_unlabeled=0, upsample=1, top_k=5, num_new=8, num_local=3))
+    best = {space.key(a) for a in space.neighbours(archs[int(np.argmax(scores))])}
+    keys = [space.key(a) for a in res.new_archs]
+    assert res.info["local"] == 3 and len(keys) == len(set(keys)) == 8
+    assert set(keys[:3]) <= best - seen, "the local share must come from the best cell's neighbourhood"
+    assert not set(keys) & seen

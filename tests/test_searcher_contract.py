@@ -205,3 +205,5 @@ def test_new_fraction_grows_the_batches(fraction, sizes):
     assert [b - a for a, b in zip(starts, [*starts[1:], 34])] == sizes
     with pytest.raises(ValueError, match="new_fraction"):
         make("seminas", new_fraction=-1)
+    with pytest.raises(ValueError, match="local_fraction must be a number in"):
+        make("nao", local_fraction=2)

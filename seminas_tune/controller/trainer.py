@@ -104,6 +104,8 @@ class RoundRequest:
         state: previous model and optimiser state, or None for a fresh controller.
         seed: seeds this round's sampling, batching and initialisation.
         max_step_size: gradient-ascent step sizes tried are 1, 2, ... up to this.
+        num_local: of the ``num_new``, how many are the best-predicted unseen neighbours (edit
+            distance 1) of the best evaluated architectures, before gradient ascent proposes the rest.
         fill_pool: when ascent finds fewer than ``num_new``, the rest are the best-predicted
             unseen members of a pool of this many: the pseudo-labeled set (none for NAO)
             topped up with fresh random members.
@@ -123,6 +125,7 @@ class RoundRequest:
     state: dict | None = None
     seed: int = 0
     max_step_size: float = 20.0
+    num_local: int = 0
     fill_pool: int = 10_000
 
 
@@ -248,6 +251,24 @@ def _best_predicted(model: EPD, space, req: RoundRequest, rng: np.random.Generat
     return out
 
 
+def _best_neighbours(model: EPD, space, req: RoundRequest, dev) -> list:
+    """Up to ``req.num_local`` unseen neighbours of the best evaluated architectures, best
+    predicted first (the neighbourhoods of the best few, widened until there are enough)."""
+    seen, pool = set(req.seen_keys), []
+    for i in np.argsort(-np.asarray(req.scores), kind="stable"):
+        if len(pool) >= 4 * req.num_local:
+            break
+        for a in space.neighbours(req.labeled[i]):
+            k = space.key(a)
+            if k not in seen and (req.max_flops is None or space.flops(a) <= req.max_flops):
+                seen.add(k)
+                pool.append(a)
+    if not pool:
+        return []
+    pred = predict(model, _tokens(space, pool, dev))
+    return [pool[i] for i in torch.argsort(pred, descending=True)[: req.num_local].cpu().tolist()]
+
+
 def run_round(req: RoundRequest) -> RoundResult:
     """One SemiNAS (or NAO, with ``num_unlabeled=0``) controller round."""
     t0 = time.perf_counter()
@@ -289,12 +310,17 @@ def run_round(req: RoundRequest) -> RoundResult:
     info["train_s"] = time.perf_counter() - t0
 
     new: list = []
-    if req.num_new > 0:
+    if req.num_local > 0:
+        new = _best_neighbours(model, space, req, dev)
+        info["local"] = len(new)
+    if req.num_new > len(new):
         top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
         seeds = _tokens(space, [pool_archs[i] for i in top], dev)
-        new, info["step_size"] = generate(model, space, seeds, req.num_new, req.seen_keys,
-                                          req.max_flops, req.max_step_size)
-        info["generated"] = len(new)
+        ascended, info["step_size"] = generate(model, space, seeds, req.num_new - len(new),
+                                               set(req.seen_keys) | {space.key(a) for a in new},
+                                               req.max_flops, req.max_step_size)
+        new += ascended
+        info["generated"] = len(ascended)
         if len(new) < req.num_new:
             new += _best_predicted(model, space, req, rng, pool_archs[len(req.labeled):],
                                    pool_pred[len(req.labeled):], new, dev)

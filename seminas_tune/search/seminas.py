@@ -50,6 +50,9 @@ class SemiNASSearcher(ArchSearcher):
             evaluated so far)``: small early batches feed the predictor back often, later ones
             keep the number of controller trainings (the cost) logarithmic in the budget.
         upsample: repeats of the evaluated set beside the pseudo-labeled set (paper: 10).
+        local_fraction: share of each iteration's batch taken from the unseen neighbours (edit
+            distance 1) of the best evaluated architectures, best predicted first; gradient
+            ascent proposes the rest (0: the paper's pure ascent).
         controller: controller model and training settings.
 
     When gradient ascent cannot find ``num_new`` new valid architectures (a table-restricted
@@ -73,6 +76,7 @@ class SemiNASSearcher(ArchSearcher):
         num_new: int = 100,
         new_fraction: float = 0.0,
         upsample: int = 10,
+        local_fraction: float = 0.0,
         controller: ControllerConfig | None = None,
         background: str = "auto",
     ):
@@ -84,12 +88,15 @@ class SemiNASSearcher(ArchSearcher):
             raise ValueError(f"num_unlabeled must be a non-negative integer, got {num_unlabeled!r}")
         if not isinstance(new_fraction, (int, float)) or not 0 <= new_fraction <= 10:
             raise ValueError(f"new_fraction must be a number in [0, 10], got {new_fraction!r}")
+        if not isinstance(local_fraction, (int, float)) or not 0 <= local_fraction <= 1:
+            raise ValueError(f"local_fraction must be a number in [0, 1], got {local_fraction!r}")
         self.num_initial = num_initial
         self.num_unlabeled = num_unlabeled
         self.top_k = top_k
         self.num_new = num_new
         self.new_fraction = float(new_fraction)
         self.upsample = upsample
+        self.local_fraction = float(local_fraction)
         self.controller = controller or ControllerConfig()
         self.iteration = 0
         self.controller_state: dict | None = None
@@ -107,8 +114,9 @@ class SemiNASSearcher(ArchSearcher):
         labeled = self.results()
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(self._batch(remaining))
-        request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops,
-                                     num_new=self._batch(remaining))
+        batch = self._batch(remaining)
+        request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops, num_new=batch,
+                                     num_local=int(round(self.local_fraction * batch)))
         self.start_job(run_round, request)
         done, result = self.poll_job()
         return self._apply(result, remaining) if done else None
