@@ -1034,7 +1034,8 @@ def run(argv: list[str] | None = None) -> dict:
     if min(args.budget, args.seeds, builtin_seeds, builtin_budget) < 1:
         raise SystemExit("--budget, --seeds, --builtin-seeds and --builtin-budget must be positive")
     if builtin_budget > args.budget:
-        raise SystemExit(f"--builtin-budget {builtin_budget} exceeds --budget {args.budget}: summaries stop at --budget")
+        raise SystemExit(f"--builtin-budget {builtin_budget} exceeds --budget {args.budget}: "
+                         "summaries stop at --budget")
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     labels = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     for b in benchmarks:
@@ -1114,7 +1115,8 @@ def run(argv: list[str] | None = None) -> dict:
     df.to_csv(out / "results.csv", index=False)
     recorded = {"argv": list(argv) if argv is not None else sys.argv[1:], "budget": args.budget,
                 "time_budget": args.time_budget, "driver": args.driver, "invalid_factor": args.invalid_factor,
-                "seeds": seeds, "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget, "benchmarks": benchmarks, "algorithms": settings,
+                "seeds": seeds, "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget,
+                "benchmarks": benchmarks, "algorithms": settings,
                 "harness_version": HARNESS_VERSION}
     (out / "settings.json").write_text(json.dumps(recorded, indent=1, default=str))
     text = summarise(df, metas, args.budget, args.time_budget, labels, benchmarks, recorded, out,
