@@ -202,6 +202,11 @@ def sample_unlabeled(space, rng: np.random.Generator, n: int, exclude: set) -> l
     return out
 
 
+def _fits(space, arch, max_flops: float | None) -> bool:
+    """Whether ``arch`` is within the FLOPs bound (always, without one)."""
+    return max_flops is None or space.flops(arch) <= max_flops
+
+
 def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
              max_flops: float | None, max_step: float) -> tuple[list, float]:
     """Gradient ascent from seed token sequences with step sizes 1, 2, 3, ... until
@@ -220,7 +225,7 @@ def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
             if arch is None:
                 continue
             k = space.key(arch)
-            if k in keys or (max_flops is not None and space.flops(arch) > max_flops):
+            if k in keys or not _fits(space, arch, max_flops):
                 continue
             keys.add(k)
             new.append(arch)
@@ -244,7 +249,7 @@ def _best_predicted(model: EPD, space, req: RoundRequest, rng: np.random.Generat
         if len(taken) + len(out) >= req.num_new:
             break
         a = pool[i]
-        if space.key(a) in skip or (req.max_flops is not None and space.flops(a) > req.max_flops):
+        if space.key(a) in skip or not _fits(space, a, req.max_flops):
             continue
         skip.add(space.key(a))
         out.append(a)
@@ -260,7 +265,7 @@ def _best_neighbours(model: EPD, space, req: RoundRequest, dev) -> list:
             break
         for a in space.neighbours(req.labeled[i]):
             k = space.key(a)
-            if k not in seen and (req.max_flops is None or space.flops(a) <= req.max_flops):
+            if k not in seen and _fits(space, a, req.max_flops):
                 seen.add(k)
                 pool.append(a)
     if not pool:

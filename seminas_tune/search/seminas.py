@@ -111,10 +111,9 @@ class SemiNASSearcher(ArchSearcher):
             return self._apply(result, remaining)
         if self.job_running or self._pending:
             return None  # the batch's results are needed first
-        labeled = self.results()
+        labeled, batch = self.results(), self._batch(remaining)
         if not labeled:  # every evaluation failed: keep exploring at random
-            return self.sample_new(self._batch(remaining))
-        batch = self._batch(remaining)
+            return self.sample_new(batch)
         request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops, num_new=batch,
                                      num_local=int(round(self.local_fraction * batch)))
         self.start_job(run_round, request)
