@@ -1051,12 +1051,13 @@ def run(argv: list[str] | None = None) -> dict:
     settings = parse_sets(args.sets, labels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     n_seeds = {a: args.seeds if base_algorithm(a) in _ours() else builtin_seeds for a in labels}
     budget_of = {a: args.budget if base_algorithm(a) in _ours() else builtin_budget for a in labels}
+    seeds = range(args.first_seed, args.first_seed + max(n_seeds.values()))
+    # Seed-major order: a run stopped part-way leaves every algorithm with about as many seeds.
     units = [Unit(b, a, s, budget_of[a], args.time_budget, args.driver,
                   tuple(sorted(settings[a].items())), args.invalid_factor)
-             for b in benchmarks for a in labels for s in range(args.first_seed, args.first_seed + n_seeds[a])]
+             for s in seeds for b in benchmarks for a in labels if s < args.first_seed + n_seeds[a]]
     finished = {u for u in units if not args.rerun and unit_is_done(u, out)}
     todo = [] if args.summary_only else [u for u in units if u not in finished]
     print(f"{len(units)} units, {len(finished)} already finished, {len(todo)} to run", flush=True)
@@ -1115,7 +1116,8 @@ def run(argv: list[str] | None = None) -> dict:
     df.to_csv(out / "results.csv", index=False)
     recorded = {"argv": list(argv) if argv is not None else sys.argv[1:], "budget": args.budget,
                 "time_budget": args.time_budget, "driver": args.driver, "invalid_factor": args.invalid_factor,
-                "seeds": seeds, "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget,
+                "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+                "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget,
                 "benchmarks": benchmarks, "algorithms": settings,
                 "harness_version": HARNESS_VERSION}
     (out / "settings.json").write_text(json.dumps(recorded, indent=1, default=str))

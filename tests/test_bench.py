@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,9 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     assert res["ran"] == 6 and res["skipped"] == 0 and not res["errors"]
     printed = capsys.readouterr().out
     assert "[self-check] nb101 random @50" in printed
+    # seed-major order: a run stopped part-way leaves every algorithm with as many seeds
+    order = re.findall(r"nb101 (random|basic) seed (\d+):", printed)
+    assert order == [(a, str(s)) for s in range(3) for a in ("random", "basic")]
 
     df = pd.read_csv(out / "results.csv")
     assert set(B.ROW_COLUMNS) <= set(df.columns)
