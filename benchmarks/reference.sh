@@ -33,10 +33,10 @@ bench() {
 }
 case $which in
   nb201|all) bench --benchmarks nb201-cifar10 --budget 1000 --out benchmarks/results/reference_nb201 "$@" ;;&
-  # Tune's built-ins stop at 300 valid queries on NB-101: ~6 of 7 of their flat configs are
-  # invalid there, so 300 valid take ~2,100 suggestions, and their per-suggestion cost grows with
-  # the history (hyperopt 162 s, nevergrad 142 s, optuna 61 s per seed at 300): 2,000 would take
-  # hours per seed.
+  # Tune's built-ins stop at 300 valid queries on NB-101: most of their flat configs are invalid
+  # there (basic: 6 of 7; the TPEs: about 3 of 5), and the TPEs' cost per suggestion grows with
+  # the history, so a seed's time grows about quadratically with the budget: 15-35 s at 300 in
+  # this run, an estimated 10-25 min at 2,000 (about a day for 50 seeds on 2 cores).
   nb101|all) bench --benchmarks nb101 --budget 2000 --builtin-budget 300 --out benchmarks/results/reference_nb101 "$@" ;;
   nb201) ;;
   *) echo "usage: bash benchmarks/reference.sh [nb201|nb101|all] [bench arguments]" >&2; exit 2 ;;
