@@ -956,6 +956,7 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
     fig, axes = plt.subplots(1, len(cols), figsize=(6.5 * len(cols), 4.5), squeeze=False)
     x = np.arange(1, budget + 1)
     for ax, col in zip(axes[0], cols):
+        lowest = 0.0
         for a in algorithms:
             cs = [c for (x_, _), c in all_curves[col].items() if x_ == a]
             if not cs:
@@ -964,9 +965,15 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
             m = m[:, : int((~np.isnan(m)).any(axis=0).nonzero()[0].max()) + 1]  # own budget
             mean = np.nanmean(m, axis=0)
             se = np.nanstd(m, axis=0, ddof=1) / np.sqrt(len(cs)) if len(cs) > 1 else np.zeros_like(mean)
-            ax.plot(x[: m.shape[1]], mean, label=f"{a} ({len(cs)})")
+            ax.plot(x[: m.shape[1]], mean, label=f"{a} ({len(cs)})",
+                    linestyle="-" if base_algorithm(a) in _ours() else "--")  # Tune's built-ins dashed
             ax.fill_between(x[: m.shape[1]], mean - se, mean + se, alpha=0.2)
+            lowest = min(lowest, float(np.nanmin(mean - se)))
         ax.set_xscale("log")
+        # log above 0.01 pp (one NB-101 validation image), linear below: the leaders' tails stay
+        # readable beside the built-ins' early regrets, and zero or negative regret still plots
+        ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
+        ax.set_ylim(bottom=lowest)
         ax.set_xlabel("queries (valid)")
         ax.set_ylabel(("test " if col == "regret" and bench.test is not None else
                        "validation " if col == "val_regret" else "") + "regret (pp)")
