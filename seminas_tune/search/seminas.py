@@ -86,10 +86,9 @@ class SemiNASSearcher(ArchSearcher):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(num_unlabeled, int) or num_unlabeled < 0:
             raise ValueError(f"num_unlabeled must be a non-negative integer, got {num_unlabeled!r}")
-        if not isinstance(new_fraction, (int, float)) or not 0 <= new_fraction <= 10:
-            raise ValueError(f"new_fraction must be a number in [0, 10], got {new_fraction!r}")
-        if not isinstance(local_fraction, (int, float)) or not 0 <= local_fraction <= 1:
-            raise ValueError(f"local_fraction must be a number in [0, 1], got {local_fraction!r}")
+        for name, v, hi in (("new_fraction", new_fraction, 10), ("local_fraction", local_fraction, 1)):
+            if not isinstance(v, (int, float)) or not 0 <= v <= hi:
+                raise ValueError(f"{name} must be a number in [0, {hi}], got {v!r}")
         self.num_initial = num_initial
         self.num_unlabeled = num_unlabeled
         self.top_k = top_k
