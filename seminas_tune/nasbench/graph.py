@@ -51,7 +51,12 @@ def wl_signature(matrix: np.ndarray, labels: list[int], rounds: int = 3) -> int:
     """A cheap isomorphism invariant (a few Weisfeiler-Lehman rounds over Python's integer
     hash): isomorphic cells share it, so a signature absent from a set of cells' signatures
     proves that the cell is not among them, at a fraction of :func:`hash_module`'s cost."""
-    preds, succs = _neighbours(matrix)
+    return wl_signature_of_lists(*_neighbours(matrix), labels, rounds)
+
+
+def wl_signature_of_lists(preds: list[list[int]], succs: list[list[int]], labels: list[int],
+                          rounds: int = 3) -> int:
+    """:func:`wl_signature` of a cell given as predecessor and successor lists."""
     h = [hash((len(s), len(p), int(label))) for p, s, label in zip(preds, succs, labels)]
     for _ in range(rounds):
         h = [hash((h[v], tuple(sorted([h[w] for w in p])), tuple(sorted([h[w] for w in s]))))

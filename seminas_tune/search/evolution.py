@@ -38,9 +38,10 @@ class RegularizedEvolutionSearcher(ArchSearcher):
     def population(self) -> list:
         return self.results()[-self.population_size:]
 
-    def child(self) -> object | None:
-        """Tournament selection and mutation; None when no new child can be found."""
-        pop = self.population()
+    def child(self, pop: list | None = None) -> object | None:
+        """Tournament selection and mutation from ``pop`` (default: the current population);
+        None when no new child can be found."""
+        pop = self.population() if pop is None else pop
         for _ in range(100):
             idx = self.rng.choice(len(pop), size=min(self.tournament_size, len(pop)), replace=False)
             parent = max((pop[i] for i in idx), key=lambda o: o.score)
@@ -116,9 +117,9 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         labeled = self.results()
         if not labeled:
             return self.sample_new(1)
-        children, keys = [], set()
+        children, keys, pop = [], set(), self.population()
         for _ in range(self.children_per_step):
-            c = self.child()
+            c = self.child(pop)
             if c is not None and self.space.key(c) not in keys:
                 keys.add(self.space.key(c))
                 children.append(c)

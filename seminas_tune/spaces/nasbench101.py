@@ -15,6 +15,7 @@ from seminas_tune.nasbench.api import (
     CONV1X1,
     CONV3X3,
     INPUT,
+    MAX_EDGES,
     MAX_VERTICES,
     MAXPOOL3X3,
     OUTPUT,
@@ -22,7 +23,7 @@ from seminas_tune.nasbench.api import (
     OutOfDomainError,
     check_spec,
 )
-from seminas_tune.nasbench.graph import hash_module, labels_of, prune, wl_signature
+from seminas_tune.nasbench.graph import hash_module, labels_of, wl_signature, wl_signature_of_lists
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
 _OPS = (CONV3X3, CONV1X1, MAXPOOL3X3)
@@ -36,6 +37,10 @@ _SLOTS = [(r, c) for c in range(1, _N) for r in range(c)]  # upper-triangle slot
 _ROWS, _COLS = np.array(_SLOTS).T
 _TRIU = {n: np.triu_indices(n, 1) for n in range(2, _N + 1)}
 _BIT = 1 << np.arange(len(_SLOTS), dtype=np.int64)  # slot -> bit of a padded graph's memo key
+_EDGE_BITS = len(_SLOTS)
+_POW3 = [3**i for i in range(_N - 2)]  # interior vertex v's op index is digit v - 1 of the ops code
+# vertex mask -> mask of the edge slots between its vertices
+_SLOTS_WITHIN = [sum(1 << i for i, (r, c) in enumerate(_SLOTS) if keep >> r & keep >> c & 1) for keep in range(1 << _N)]
 # Token positions: for each column c, its c edge bits then the op of vertex c.
 _LAYOUT = [item for c in range(1, _N) for item in [("edge", r, c) for r in range(c)] + [("op", c, c)]]
 
@@ -46,6 +51,51 @@ def _allowed(kind: str, column: int) -> tuple[int, ...]:
     if column == _N - 1:
         return (_OP_TOKEN[OUTPUT],)
     return tuple(_OP_TOKEN[o] for o in (CONV1X1, CONV3X3, MAXPOOL3X3))
+
+
+def _padded_code(matrix: np.ndarray, ops: Sequence[str]) -> int:
+    """A padded 7-vertex graph as one integer: its 21 edge bits (slot order), then the
+    interior ops' indices in ``_OPS`` as base-3 digits."""
+    return int(matrix[_ROWS, _COLS] @ _BIT) | sum(_OPS.index(o) * p for o, p in zip(ops[1:-1], _POW3)) << _EDGE_BITS
+
+
+def _op_digits(code: int) -> list[int]:
+    ops_code = code >> _EDGE_BITS
+    return [ops_code // p % 3 for p in _POW3]
+
+
+def _on_paths(code: int) -> tuple[int, list[int], list[int]] | None:
+    """(bit mask of the vertices on an input->output path, each vertex's predecessor and
+    successor bit masks) of a padded graph's code; None when the output is unreachable.
+    :func:`~seminas_tune.nasbench.graph.prune` on bits, for the hot loop of mutation."""
+    succ, pred = [0] * _N, [0] * _N
+    edges = code & (1 << _EDGE_BITS) - 1
+    while edges:
+        low = edges & -edges
+        r, c = _SLOTS[low.bit_length() - 1]
+        succ[r] |= 1 << c
+        pred[c] |= 1 << r
+        edges ^= low
+    fwd = 1
+    for v in range(1, _N):
+        if pred[v] & fwd:
+            fwd |= 1 << v
+    if not fwd >> (_N - 1) & 1:
+        return None
+    bwd = 1 << (_N - 1)
+    for v in range(_N - 2, -1, -1):
+        if succ[v] & bwd:
+            bwd |= 1 << v
+    return fwd & bwd, pred, succ
+
+
+def _lists(keep: int, pred: list[int], succ: list[int], digits: list[int]):
+    """(predecessor lists, successor lists, hash labels) of the vertices in ``keep``, renumbered."""
+    kept = [v for v in range(_N) if keep >> v & 1]
+    index = {v: i for i, v in enumerate(kept)}
+    preds = [[index[u] for u in kept if pred[v] >> u & 1] for v in kept]
+    succs = [[index[w] for w in kept if succ[v] >> w & 1] for v in kept]
+    return preds, succs, [-1] + [digits[v - 1] for v in kept[1:-1]] + [-2]
 
 
 def make_spec(matrix: Any, ops: Sequence[str]) -> ModelSpec:
@@ -71,6 +121,7 @@ class NASBench101Space(SearchSpace):
         self._graphs: dict | None = None
         self._hashes: dict = {}
         self._from_padded: dict = {}
+        self._from_pruned: dict = {}
         self._tokens: dict = {}
         self._signatures: set | None = None
         self._unfiltered = 0
@@ -80,7 +131,7 @@ class NASBench101Space(SearchSpace):
         self.__dict__.update(state)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}, "_tokens": {}}
+        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}, "_from_pruned": {}, "_tokens": {}}
 
     # -- sampling and validity ---------------------------------------------------------
     def _load_graphs(self) -> None:
@@ -167,30 +218,55 @@ class NASBench101Space(SearchSpace):
         return full, full_ops
 
     def member(self, matrix: np.ndarray, ops: Sequence[str]) -> ModelSpec | None:
-        """The pruned cell of a padded (matrix, ops) pair, or None when it is not a valid member.
+        """The pruned cell of a padded (matrix, ops) pair, or None when it is not a valid member."""
+        return self._member_of_code(_padded_code(matrix, ops))
 
-        Memoised on the raw pair: evolution, local search and decoding meet the same raw
+    def _member_of_code(self, code: int) -> ModelSpec | None:
+        """:meth:`member` of a padded graph's integer code (see :func:`_padded_code`).
+
+        Memoised on the code: evolution, local search and decoding meet the same padded
         graphs again and again, and in a table-restricted space most of them are outside it.
         """
-        raw = int(matrix[_ROWS, _COLS] @ _BIT) | sum(_OPS.index(o) * 3**i for i, o in enumerate(ops[1:-1])) << 21
         try:
-            return self._from_padded[raw]
+            return self._from_padded[code]
         except KeyError:
             pass
-        pruned = prune(matrix, ops)
         spec = None
-        if pruned is not None and self._may_be_member(*pruned):
-            k = self._hash(*pruned)
-            if self.dataset is None or k in self.dataset:
-                spec = ModelSpec(*pruned)
-                spec._key = k
-                spec = spec if self.is_valid(spec) else None
+        cell = _on_paths(code)
+        if cell is not None and (code & _SLOTS_WITHIN[cell[0]]).bit_count() <= MAX_EDGES:
+            spec = self._member_of_pruned(*cell, _op_digits(code), code & _SLOTS_WITHIN[cell[0]])
         if len(self._from_padded) > 3_000_000:  # ~0.5 GB; most entries are None
             self._from_padded.clear()
-        self._from_padded[raw] = spec
+        self._from_padded[code] = spec
         return spec
 
-    def _may_be_member(self, matrix: np.ndarray, ops: list[str]) -> bool:
+    def _member_of_pruned(self, keep: int, pred: list[int], succ: list[int], digits: list[int],
+                          edges: int) -> ModelSpec | None:
+        """The member that the vertices ``keep`` of a padded graph form, or None; memoised on
+        those vertices, their edges and ops (many padded graphs differ only off the paths)."""
+        key = (keep, edges, tuple(digits[v - 1] for v in range(1, _N - 1) if keep >> v & 1))
+        try:
+            return self._from_pruned[key]
+        except KeyError:
+            pass
+        spec = None
+        preds, succs, labels = _lists(keep, pred, succ, digits)
+        if self._may_be_member(preds, succs, labels):
+            m = np.zeros((len(labels), len(labels)), dtype=np.int64)
+            for v, p in enumerate(preds):
+                m[p, v] = 1
+            ops = [INPUT] + [_OPS[label] for label in labels[1:-1]] + [OUTPUT]
+            k = self._hash(m, ops)
+            if self.dataset is None or k in self.dataset:
+                spec = ModelSpec(m, ops)
+                spec._key = k
+                spec = spec if self.is_valid(spec) else None
+        if len(self._from_pruned) > 1_000_000:
+            self._from_pruned.clear()
+        self._from_pruned[key] = spec
+        return spec
+
+    def _may_be_member(self, preds: list[list[int]], succs: list[list[int]], labels: list[int]) -> bool:
         """False only for cells certainly outside the data (their cheap WL signature is no
         member's); spares the md5 hash of most rejected mutations."""
         if self.dataset is None:
@@ -203,7 +279,7 @@ class NASBench101Space(SearchSpace):
                 self._load_graphs()
             self._signatures = {wl_signature(m, labels_of(member_ops))
                                 for m, member_ops in map(self._stored_graph, self._members)}
-        return wl_signature(matrix, labels_of(ops)) in self._signatures
+        return wl_signature_of_lists(preds, succs, labels) in self._signatures
 
     # -- controller tokens --------------------------------------------------------------
     @property
@@ -247,17 +323,14 @@ class NASBench101Space(SearchSpace):
 
     # -- local moves ---------------------------------------------------------------------
     def _moves(self, arch: ModelSpec) -> list[ModelSpec | None]:
-        m, ops = self.padded(arch)
-        out = []
-        for r, c in _SLOTS:
-            m2 = m.copy()
-            m2[r, c] ^= 1
-            out.append((m2, ops))
-        for v in range(1, _N - 1):
-            for op in _OPS:
-                if op != ops[v]:
-                    out.append((m, ops[:v] + [op] + ops[v + 1:]))
-        return [self.member(mm, oo) for mm, oo in out]
+        """The cells one edge flip or one op change away, in slot order then vertex and op order."""
+        code = _padded_code(*self.padded(arch))
+        digits = _op_digits(code)
+        out = [self._member_of_code(code ^ 1 << i) for i in range(_EDGE_BITS)]
+        for i, d in enumerate(digits):
+            out += [self._member_of_code(code + ((new - d) * _POW3[i] << _EDGE_BITS))
+                    for new in range(len(_OPS)) if new != d]
+        return out
 
     def neighbours(self, arch: ModelSpec) -> list[ModelSpec]:
         seen = {self.key(arch)}
@@ -272,17 +345,18 @@ class NASBench101Space(SearchSpace):
         """NB-101 paper mutation: flip each edge w.p. 1/21, change each op w.p. 1/5; retry
         until the child is valid and differs from the parent. A cell with no valid neighbour
         (possible in a table-restricted space) mutates into a random member."""
-        m, ops = self.padded(arch)
+        code = _padded_code(*self.padded(arch))
+        edges, digits = code & (1 << _EDGE_BITS) - 1, _op_digits(code)
+        others = [[o for o in range(len(_OPS)) if o != d] for d in digits]
         own = self.key(arch)
         for _ in range(1000):
-            m2 = m.copy()
-            flip = rng.random(len(_SLOTS)) < 1 / len(_SLOTS)
-            m2[_ROWS[flip], _COLS[flip]] ^= 1
-            ops2 = list(ops)
+            flip = rng.random(_EDGE_BITS) < 1 / _EDGE_BITS
+            child_code = edges ^ int(flip @ _BIT)
             change = rng.random(_N - 2) < 1 / (_N - 2)
-            for v in np.flatnonzero(change) + 1:  # one of the two other ops, uniformly
-                ops2[v] = [o for o in _OPS if o != ops[v]][rng.integers(2)]
-            child = self.member(m2, ops2)
+            ops_code = 0
+            for i, changed in enumerate(change.tolist()):  # one of the two other ops, uniformly
+                ops_code += (others[i][rng.integers(2)] if changed else digits[i]) * _POW3[i]
+            child = self._member_of_code(child_code | ops_code << _EDGE_BITS)
             if child is not None and self.key(child) != own:
                 return child
         nbrs = self.neighbours(arch)
