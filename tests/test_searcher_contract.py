@@ -6,7 +6,12 @@ They run on the bundled NB101-30k space with small controller settings so the su
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +75,35 @@ def test_budget_and_dedup(name):
 @pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_suggestions(name):
     assert drive(make(name)) == drive(make(name))
+
+
+def coarse(cfg):
+    """NB-101 validation accuracy rounded to whole percents: a probe objective full of ties."""
+    result = evaluate_nasbench101(cfg)
+    return {**result, "val_accuracy": round(result["val_accuracy"], 2)}
+
+
+_HASH_SEED_PROBE = """
+import json
+from tests.test_searcher_contract import ALL, coarse, drive, make
+runs = {name: drive(make(name, max_queries=40), coarse) for name in ALL}
+runs["local, longer"] = [drive(make("local", max_queries=100, seed=seed), coarse) for seed in range(5)]
+print(json.dumps(runs))
+"""
+
+
+def test_suggestions_do_not_depend_on_the_python_hash_seed():
+    """A seed fixes a search in any process: no choice may follow the iteration order of a set
+    of string keys, which PYTHONHASHSEED changes (ties in the objective expose it)."""
+    runs = []
+    for hash_seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", _HASH_SEED_PROBE], cwd=Path(__file__).parents[1],
+                              env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    for name in runs[0]:
+        assert runs[0][name] == runs[1][name], f"{name}: the suggestions changed with PYTHONHASHSEED"
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -24,7 +24,7 @@ class LocalSearchSearcher(ArchSearcher):
         self.num_initial = num_initial
         self.current = None  # Observation at the centre of the climb
         self.restarts = 0
-        self._batch_keys: set = set()
+        self._batch_keys: list = []  # in suggestion order: ties go to the earliest suggested
         self._restart_pending = False
 
     def _by_key(self) -> dict:
@@ -56,11 +56,11 @@ class LocalSearchSearcher(ArchSearcher):
             return self._restart()
         order = self.rng.permutation(len(nbrs))
         batch = [nbrs[i] for i in order]
-        self._batch_keys = {self.space.key(a) for a in batch}
+        self._batch_keys = [self.space.key(a) for a in batch]
         return batch
 
     def _restart(self) -> list:
         self.restarts += 1
-        self._batch_keys = set()
+        self._batch_keys = []
         self._restart_pending = True
         return self.sample_new(1)
