@@ -242,6 +242,28 @@ def test_restricted_member_agrees_with_the_official_hash(nb101_full, nb101_data)
     assert nb101_data._signatures is not None
 
 
+def test_member_agrees_with_modelspec_pruning_on_random_padded_graphs(nb101_full):
+    """``member`` prunes integer codes on bit masks; on random padded graphs (unreachable
+    outputs, dangling vertices, over 9 edges, every op) it must agree with ModelSpec's pruning,
+    the space's validity rules and the official hash."""
+    rng = np.random.default_rng(3)
+    seen = {"member": 0, "unreachable": 0, "too many edges": 0}
+    for _ in range(600):
+        m = np.triu(rng.random((7, 7)) < rng.uniform(0.1, 0.7), 1).astype(np.int64)
+        ops = [INPUT] + [str(o) for o in rng.choice(["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"], 5)] + [OUTPUT]
+        spec = ModelSpec(m, ops)
+        got = nb101_full.member(m, ops)
+        if spec.valid_spec and nb101_full.is_valid(spec):
+            seen["member"] += 1
+            assert got is not None and nb101_full.key(got) == spec.hash_spec()
+            assert np.array_equal(got.matrix, spec.matrix) and got.ops == spec.ops
+        else:
+            assert not spec.valid_spec or spec.matrix.sum() > MAX_EDGES
+            seen["too many edges" if spec.valid_spec else "unreachable"] += 1
+            assert got is None
+    assert min(seen.values()) > 20, seen
+
+
 # -- NAS-Bench-201 specifics ---------------------------------------------------------------
 def test_nb201_string_round_trip(nb201):
     s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
