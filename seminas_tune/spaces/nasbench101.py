@@ -233,8 +233,10 @@ class NASBench101Space(SearchSpace):
             pass
         spec = None
         cell = _on_paths(code)
-        if cell is not None and (code & _SLOTS_WITHIN[cell[0]]).bit_count() <= MAX_EDGES:
-            spec = self._member_of_pruned(*cell, _op_digits(code), code & _SLOTS_WITHIN[cell[0]])
+        if cell is not None:
+            edges = code & _SLOTS_WITHIN[cell[0]]  # the edges on input->output paths
+            if edges.bit_count() <= MAX_EDGES:
+                spec = self._member_of_pruned(*cell, _op_digits(code), edges)
         if len(self._from_padded) > 3_000_000:  # ~0.5 GB; most entries are None
             self._from_padded.clear()
         self._from_padded[code] = spec
