@@ -460,8 +460,10 @@ class ArchSearcher(Searcher):
 
         Checkpoints are pickles: load them only from your own experiment's storage.
         """
+        from ray import cloudpickle  # a CategoricalSpace's hooks may be lambdas
+
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
+            cloudpickle.dump(self.get_state(), f)
 
     def restore_from_dir(self, checkpoint_dir: str) -> None:
         """Restore the newest checkpoint in an experiment directory, then :meth:`reconcile`
