@@ -103,7 +103,7 @@ def test_settings_parse_apply_and_reject():
     kw = B.our_kwargs(s["seminas@big"])
     assert kw["controller"].epd.hidden == 128 and kw["controller"].joint_steps == 100
     for bad in (["seminas.nope=1"], ["seminas.controller.nope=1"], ["seminas.max_queries=3"], ["re.x"]):
-        with pytest.raises(SystemExit):
+        with pytest.raises(B.BenchError):
             B.parse_sets(bad, ["seminas", "re"])
 
 
@@ -210,5 +210,6 @@ def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
     random_row = [ln for ln in md.splitlines() if ln.startswith("| random | 2 |")][0].split("|")
     assert basic[3].strip() == basic[4].strip() == "-"  # @50 and @60 lie past basic's budget
     assert "+-" in random_row[3] and "(" not in random_row[3]  # nothing left to rank against
-    with pytest.raises(SystemExit, match="exceeds --budget"):
+    with pytest.raises(B.BenchError, match="exceeds --budget"):
         B.run(["--algorithms", "basic", "--budget", "10", "--builtin-budget", "20", "--out", str(out)])
+
