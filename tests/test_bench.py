@@ -213,3 +213,21 @@ def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
     with pytest.raises(B.BenchError, match="exceeds --budget"):
         B.run(["--algorithms", "basic", "--budget", "10", "--builtin-budget", "20", "--out", str(out)])
 
+
+def test_shared_searcher_arguments_are_settings_and_recorded():
+    """Settings a searcher passes on to its base (``nao.num_initial`` from SemiNAS, ``max_flops``
+    from ArchSearcher) are accepted and recorded; the harness's own arguments are not settings."""
+    s = B.parse_sets(["nao.num_initial=40", "seminas.num_initial=40", "seminas.max_flops=1e9"], ["seminas", "nao"])
+    assert s["nao"] == {"controller.num_threads": 1, "num_initial": 40}
+    assert s["seminas"] == {"controller.num_threads": 1, "num_initial": 40, "max_flops": 1e9}
+    with pytest.raises(B.BenchError) as err:
+        B.parse_sets(["nao.bogus=1"], ["nao"])
+    listed = str(err.value).split("(it has ", 1)[1]
+    assert "'num_initial'" in listed and "'max_flops'" in listed and "'max_queries'" not in listed
+    with pytest.raises(B.BenchError, match="the harness sets seed itself"):
+        B.parse_sets(["nao.seed=1"], ["nao"])
+    space = B.get_benchmark("nb201-cifar10").space
+    resolved = B.resolved_settings(B.build_searcher("nao", space, 0, 50, s["nao"]))
+    assert resolved["class"] == "NAOSearcher" and resolved["num_initial"] == 40 and resolved["max_queries"] == 50
+    assert {"num_unlabeled", "max_flops", "fidelity", "controller"} <= set(resolved)
+    assert resolved["controller"]["num_threads"] == 1

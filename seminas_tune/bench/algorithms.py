@@ -296,17 +296,16 @@ def build_searcher(label: str, space: Any, seed: int, budget: int, settings: dic
 
 
 def resolved_settings(searcher: Any) -> dict:
-    """Every constructor argument of one of our searchers as it was built (defaults included,
-    so a result says what it ran with even after the package's defaults change)."""
-    import inspect
-
-    from seminas_tune.search import ArchSearcher
+    """Every constructor argument of one of our searchers as it was built, those it passes on
+    to its base included (defaults too, so a result says what it ran with even after the
+    package's defaults change)."""
+    from seminas_tune.search import ArchSearcher, searcher_parameters
 
     if not isinstance(searcher, ArchSearcher):
         return {"class": type(searcher).__name__}
     out: dict[str, Any] = {"class": type(searcher).__name__}
-    for name in inspect.signature(type(searcher).__init__).parameters:
-        if name in ("self", "space", "args", "kwargs", "points_to_evaluate") or not hasattr(searcher, name):
+    for name in searcher_parameters(type(searcher)):
+        if name in ("space", "points_to_evaluate") or not hasattr(searcher, name):
             continue
         v = getattr(searcher, name)
         out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
