@@ -214,6 +214,29 @@ def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
         B.run(["--algorithms", "basic", "--budget", "10", "--builtin-budget", "20", "--out", str(out)])
 
 
+def test_library_errors_raise_and_the_command_line_exits_2(tmp_path, capsys):
+    """The harness's functions raise BenchError; only the command line turns it into one line on
+    stderr and exit code 2, before running or writing anything."""
+    from seminas_tune.cli import main as package_main
+
+    with pytest.raises(B.BenchError, match="unknown algorithm 'nosuch'"):
+        B.build_searcher("nosuch", None, 0, 10, {})
+    with pytest.raises(B.BenchError, match="seminas has no argument 'bogus'"):
+        B.parse_sets(["seminas.bogus=1"], ["seminas"])
+    with pytest.raises(B.BenchError, match="unknown benchmark 'nb999'"):
+        B.get_benchmark("nb999")
+    out = tmp_path / "res"
+    for argv in (["--algorithms", "nosuch"], ["--algorithms", "seminas", "--set", "seminas.bogus=1"],
+                 ["--benchmarks", "nb999", "--algorithms", "random"]):
+        assert B.main([*argv, "--out", str(out)]) == 2
+        assert package_main(["bench", *argv, "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.splitlines()
+        assert len(lines) == 2 and lines[0] == lines[1] and lines[0].startswith("seminas-tune bench: error: ")
+        assert captured.out == ""
+    assert not out.exists()
+
+
 def test_shared_searcher_arguments_are_settings_and_recorded():
     """Settings a searcher passes on to its base (``nao.num_initial`` from SemiNAS, ``max_flops``
     from ArchSearcher) are accepted and recorded; the harness's own arguments are not settings."""
@@ -231,3 +254,20 @@ def test_shared_searcher_arguments_are_settings_and_recorded():
     assert resolved["class"] == "NAOSearcher" and resolved["num_initial"] == 40 and resolved["max_queries"] == 50
     assert {"num_unlabeled", "max_flops", "fidelity", "controller"} <= set(resolved)
     assert resolved["controller"]["num_threads"] == 1
+
+
+def test_a_tune_algorithm_is_one_table_entry(monkeypatch):
+    """Adding one of Tune's searchers to the harness is one TUNE_ALGORITHMS entry: it is listed,
+    takes (or refuses) settings and runs a unit like the others."""
+    entry = B.TuneAlgorithm(lambda seed, *_: B.BasicVariantSearcher(seed), takes_settings=False)
+    monkeypatch.setitem(B.TUNE_ALGORITHMS, "basic2", entry)
+    assert B.algorithm_status()["basic2"] == "ok"
+    assert B.parse_sets([], ["basic2"]) == {"basic2": {}}
+    with pytest.raises(B.BenchError, match="basic2 has no settings"):
+        B.parse_sets(["basic2.x=1"], ["basic2"])
+    rows, meta = B.run_unit(_unit("nb201-cifar10", "basic2", 0, 10))
+    assert meta["n_valid"] == 10 and meta["stop_reason"] == "budget" and meta["resolved"] == {
+        "class": "BasicVariantSearcher"}
+    # its own stream, not basic's: the stream is derived from the name
+    basic_rows, _ = B.run_unit(_unit("nb201-cifar10", "basic", 0, 10))
+    assert [r["key"] for r in rows] != [r["key"] for r in basic_rows]
