@@ -18,8 +18,11 @@ class LocalSearchSearcher(ArchSearcher):
         num_initial: random architectures evaluated before the first climb.
     """
 
-    def __init__(self, *, num_initial: int = 10, **kwargs: Any):
+    short_name = "local"
+
+    def __init__(self, *, num_initial: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        num_initial = self._settings(num_initial=num_initial).num_initial
         if num_initial < 1:
             raise ValueError(f"num_initial must be >= 1, got {num_initial}")
         self.num_initial = num_initial
