@@ -15,7 +15,7 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def controller_request(searcher: ArchSearcher, labeled: list, **round_args: Any) -> RoundRequest:
+def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
     """The next controller round of a predictor-driven searcher (which holds ``controller``,
     ``num_unlabeled``, ``upsample``, ``controller_state`` and ``iteration``)."""
     return RoundRequest(

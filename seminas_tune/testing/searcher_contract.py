@@ -40,7 +40,7 @@ FINISHED = "FINISHED"
 
 def drive(searcher: Any, objective: Callable[[dict], dict], prefix: str = "t", limit: int = 10_000) -> list[dict]:
     """Run trials one at a time through the Searcher API until ``FINISHED``; returns the configs."""
-    configs = []
+    configs: list[dict] = []
     for i in range(limit):
         cfg = searcher.suggest(f"{prefix}{i}")
         if cfg == FINISHED:
@@ -55,6 +55,8 @@ def _replay(path: str, cls: str, root: str) -> str:
     """Suggestions of the class's tied-objective run, as JSON (run in a fresh process)."""
     sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location("_contract_replay", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the contract test module {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     case = getattr(module, cls)()
