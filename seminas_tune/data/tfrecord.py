@@ -193,8 +193,8 @@ def load_nasbench101(path: str | None = None) -> NASBench101Data:
     if path is None:
         table = pd.read_parquet(bundled_file("nb101_30k.parquet"))
         data = nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
-        data.source = "bundled"
+        data.source, data.loader = "bundled", (load_nasbench101, (None,))
         return data
     data = load_official(path)
-    data.source = str(path)
+    data.source, data.loader = str(path), (load_nasbench101, (path,))
     return data

@@ -41,6 +41,10 @@ class ModelSpec:
             not match ``ops``.
     """
 
+    matrix: Any  # np.ndarray, or None for an invalid cell (as in the official API)
+    ops: Any  # list[str], or None likewise
+    _key: str  # the module hash, cached by NASBench101Space.key
+
     def __init__(self, matrix: Any, ops: list[str], data_format: str = "channels_last"):
         m = np.array(matrix)
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
