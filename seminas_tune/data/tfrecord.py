@@ -16,13 +16,13 @@ import os
 import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
-
-import numpy as np
-import pandas as pd
+from typing import BinaryIO
 
 import crc32c as _crc32c
+import numpy as np
+import pandas as pd
 
 from seminas_tune.data.tables import NASBench101Data, bundled_file, nb101_from_wide, sha256_of, verify_sha256
 

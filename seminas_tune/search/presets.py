@@ -14,7 +14,8 @@ A searcher argument given explicitly always wins over its preset.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from seminas_tune.controller.trainer import ControllerConfig
 

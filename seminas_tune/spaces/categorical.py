@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from seminas_tune.spaces._tune_grid import grid, tune_domains
 from seminas_tune.spaces.base import SEP, SearchSpace, flatten, value_id

@@ -14,8 +14,9 @@ geometry alone; :mod:`seminas_tune.supernet.image` builds the same network from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,8 @@ output) for tokens, flat configs and local moves; pruning removes the fillers ag
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
