@@ -91,7 +91,7 @@ def trainable(config: dict) -> None:
 def search(max_queries: int = 60, seed: int = 0, storage_path: str | None = None, **seminas_kwargs):
     """SemiNAS over the space through ``tune.Tuner``; returns the ResultGrid and the searcher."""
     space = CellTableSpace(cell_table())
-    settings = dict(num_initial=20, num_new=10, top_k=10, num_unlabeled=1000, **seminas_kwargs)
+    settings = {"num_initial": 20, "num_new": 10, "top_k": 10, "num_unlabeled": 1000, **seminas_kwargs}
     # The space is the searcher's own, so Tune's param_space is empty and Tune does not hand
     # TuneConfig's metric and mode over: the searcher needs them itself.
     searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
