@@ -9,7 +9,8 @@ runs the package's contract suites on it. The table here is the bundled NAS-Benc
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from ray import tune
 

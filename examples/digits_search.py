@@ -132,7 +132,8 @@ def search(name: str, seed: int, *, trials: int = 40, epochs: int = 5, concurren
     ).fit()
     wall = time.perf_counter() - start
     if grid.errors:
-        raise RuntimeError(f"{name} seed {seed}: {len(grid.errors)} trials failed, first: {str(grid.errors[0]).strip().splitlines()[0]}")
+        first = str(grid.errors[0]).strip().splitlines()[0]
+        raise RuntimeError(f"{name} seed {seed}: {len(grid.errors)} trials failed, the first: {first}")
     results = [r for r in grid if r.metrics]
     final = [r.metrics["val_accuracy"] for r in results]
     return {"configs": [r.config for r in results], "final_accuracy": final, "best": max(final), "wall_s": wall,

@@ -103,7 +103,6 @@ def test_the_guide_shows_the_example_files_code():
             assert _lines(chunk) in text, f"docs/custom_space.md shows code that {name} no longer has:\n{chunk}"
 
 
-@pytest.mark.slow  # about a minute on a loaded 2-core machine; CI still runs it
 def test_custom_space_search_through_tune(ray_session, tmp_path):
     from examples.custom_space import search
 
@@ -117,7 +116,7 @@ def test_custom_space_search_through_tune(ray_session, tmp_path):
                for r in grid)
 
 
-@pytest.mark.slow  # 40-75 s each on a loaded 2-core machine; CI still runs it
+@pytest.mark.slow  # 15-75 s each here, with the machine's load; CI still runs it
 @pytest.mark.parametrize("name", ["seminas", "optuna"])
 def test_digits_search_trains_distinct_configs(ray_session, tmp_path, name):
     from examples.digits_search import search
