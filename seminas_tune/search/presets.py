@@ -5,7 +5,9 @@
   the reference runs' setting (``benchmarks/reference.sh``): 40 random architectures, then
   batches of 30 growing to a quarter of what was evaluated, a quarter of each batch from the best
   architectures' neighbours, 2,000 pseudo-labels and a short controller schedule. Smaller budgets
-  start from a fifth of the budget.
+  start from a fifth of the budget: at 100 queries that beat the fixed 40 + 30 on NB101-30k,
+  NB-201 CIFAR-100 and ImageNet16-120 over 20 seeds
+  (``benchmarks/results/preset_budget100/summary.md``).
 - ``"paper"``: Luo et al. (2020) as published: N = 100, M = 10,000, K = 100, 100 new per
   iteration, the reference controller schedule (1,000 + 500 epochs: hours per round on a CPU).
 
