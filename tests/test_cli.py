@@ -141,7 +141,7 @@ def _assert_complete(tmp_path: Path, budget: int) -> None:
 def test_sigint_during_a_controller_round_exits_quickly_and_resumes(tmp_path):
     from ray import tune
 
-    args = ["search", *SMALL, "--budget", "30", "--set", "controller.labeled_steps=3000",
+    args = ["search", *SMALL, "--budget", "20", "--set", "controller.labeled_steps=1500",
             "--storage-path", str(tmp_path)]
     lines, took = _interrupt_when(_cli(args), lambda ln: "controller round 1 training" in ln)
     out = "".join(lines)
@@ -152,7 +152,7 @@ def test_sigint_during_a_controller_round_exits_quickly_and_resumes(tmp_path):
     rc, out = _run(args)
     assert rc == 0, out
     assert "Resuming the experiment" in out
-    _assert_complete(tmp_path, 30)
+    _assert_complete(tmp_path, 20)
 
 
 def test_sigint_part_way_then_the_same_command_completes(tmp_path):
