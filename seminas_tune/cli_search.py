@@ -231,33 +231,32 @@ def run(prep: Prepared, output: str, top: int, verbose: int) -> int:
     import ray
     from ray import tune
 
-    from seminas_tune.progress import CompactProgress, PromptInterrupt
+    from seminas_tune.progress import PromptInterrupt, compact_output
     from seminas_tune.report import load_experiment, write_report
 
     job = prep.job
     resume = check_resumable(prep)
     if os.getcwd() not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # workers import user modules
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
-    if not verbose:
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's legacy output engine is silent at verbose=0
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=verbose > 0, configure_logging=verbose > 0,
                  logging_level="WARNING")
     if job.gpu and ray.cluster_resources().get("GPU", 0) < 1:
         raise SystemExit("--gpu was given but the Ray cluster has no GPU; drop --gpu or start Ray on a GPU host")
+    # On a resume, Tune brings back the callbacks the experiment started with.
+    output_kw = {"verbose": 3, "callbacks": [PromptInterrupt()]} if verbose else compact_output(prep.searcher)
     if resume:
         print(f"Resuming the experiment in {prep.exp_dir} ({_done(prep.exp_dir)} of {job.budget} "
               f"trials done); pass --fresh to start over.", flush=True)
         tuner = tune.Tuner.restore(str(prep.exp_dir), trainable=prep.trainable)
     else:
-        callbacks = [PromptInterrupt()] + ([] if verbose else [CompactProgress(prep.searcher)])
         tuner = tune.Tuner(
             tune.with_resources(prep.trainable, {"cpu": 1}),
             tune_config=tune.TuneConfig(search_alg=prep.searcher, num_samples=-1, metric=job.metric,
                                         mode=job.mode, max_concurrent_trials=job.concurrency,
                                         reuse_actors=True, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(name=prep.exp_dir.name, storage_path=str(prep.exp_dir.parent),
-                                      verbose=3 if verbose else 0, callbacks=callbacks),
+                                      **output_kw),
         )
         write_record(prep)
         print(f"Experiment: {prep.exp_dir}", flush=True)

@@ -13,6 +13,7 @@ loop that polls the searcher once a second and ignores Ctrl-C until the round en
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import signal
 import sys
@@ -32,6 +33,17 @@ def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def compact_output(searcher: Any = None) -> dict:
+    """``RunConfig`` keywords for the compact display and prompt Ctrl-C:
+    ``tune.RunConfig(name=..., **compact_output(searcher))``.
+
+    Also selects Tune's legacy output engine (``RAY_AIR_NEW_OUTPUT=0``) unless set: at
+    ``verbose=0`` it prints nothing, where the new one still prints an experiment banner.
+    """
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    return {"verbose": 0, "callbacks": [CompactProgress(searcher), PromptInterrupt()]}
 
 
 @dataclass
