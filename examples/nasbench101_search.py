@@ -11,8 +11,11 @@ from ray import tune
 from seminas_tune import SemiNASSearcher
 from seminas_tune.progress import compact_output
 from trainables import nasbench101_trainable
+from trainables.nasbench import nasbench101_space
 
-searcher = SemiNASSearcher(metric="val_accuracy", mode="max", max_queries=300)
+# Our own space (not a param_space), so Tune does not hand over TuneConfig's metric: name it here.
+searcher = SemiNASSearcher(space=nasbench101_space(), metric="val_accuracy", mode="max", max_queries=300)
+
 if "--run" in sys.argv:
     analysis = tune.run(nasbench101_trainable, search_alg=searcher, num_samples=-1, metric="val_accuracy",
                         mode="max", max_concurrent_trials=2, reuse_actors=True, **compact_output(searcher))
