@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
-import inspect
 import json
 import os
 import shutil
@@ -20,7 +19,8 @@ from typing import Any, Callable
 
 BUNDLED = ("nb101", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet")
 META = "seminas_cli.json"  # the options an experiment was started with, beside Tune's files
-RESERVED = ("space", "metric", "mode", "max_queries", "seed", "background", "points_to_evaluate")
+RESERVED = ("space", "metric", "mode", "max_queries", "seed", "background", "points_to_evaluate", "resolution",
+            "fidelity")
 
 
 class UsageError(ValueError):
@@ -128,9 +128,10 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
     """The searcher of ``job`` over ``space``, with its ``--set`` settings."""
     from seminas_tune.controller.trainer import ControllerConfig
     from seminas_tune.search import SEARCHERS
+    from seminas_tune.search.base import searcher_parameters
 
     cls = SEARCHERS[job.searcher]
-    params = set(inspect.signature(cls.__init__).parameters) - set(RESERVED) - {"self", "args", "kwargs"}
+    params = set(searcher_parameters(cls)) - set(RESERVED)
     fields = {f.name for f in dataclasses.fields(ControllerConfig)}
     kwargs, ctrl = {}, {}
     for key, value in job.settings.items():
@@ -261,7 +262,7 @@ def run(prep: Prepared, output: str, top: int, verbose: int) -> int:
         write_record(prep)
         print(f"Experiment: {prep.exp_dir}", flush=True)
     tuner.fit()
-    exp = load_experiment(prep.exp_dir, metric=job.metric, mode=job.mode, space=prep.space)
+    exp = load_experiment(prep.exp_dir, metric=job.metric, mode=job.mode, space=prep.searcher.space)
     if len(exp.trials) < job.budget and not _searcher_finished(prep.exp_dir):
         print(f"Interrupted after {len(exp.trials)} of {job.budget} trials; the experiment is saved in "
               f"{prep.exp_dir}: run the same command again to continue (--fresh starts over).", file=sys.stderr)

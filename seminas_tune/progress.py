@@ -155,8 +155,8 @@ class CompactProgress(Callback):
     def _describe(self, trial) -> str:
         if trial is None:
             return ""
-        space = getattr(self.searcher, "space", None)
         try:
+            space = self.searcher.space
             return space.describe(space.arch_of(trial.config))
         except Exception:  # noqa: BLE001 - no space, or another searcher's config: show it flat
             return ",".join(f"{v}" for v in trial.config.values())

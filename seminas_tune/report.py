@@ -131,6 +131,13 @@ def _searcher_history(path: Path) -> tuple[list[dict], str | None]:
     return [], None
 
 
+def _space_of(searcher: Any) -> Any:
+    try:
+        return searcher.space
+    except (AttributeError, ValueError):  # no searcher, or one that never learnt its space
+        return None
+
+
 def load_experiment(path: str | os.PathLike, metric: str | None = None, mode: str | None = None,
                     space: Any = None) -> Experiment:
     """Read an experiment folder; ``metric``, ``mode`` and ``space`` default to the Tuner's."""
@@ -147,7 +154,7 @@ def load_experiment(path: str | os.PathLike, metric: str | None = None, mode: st
         path=p, metric=metric, mode=mode, history=history,
         trials=[(t.trial_id, t.config or {}, t.last_result) for t in order if t.config],
         searcher=cls or (type(searcher).__name__ if searcher is not None else None),
-        space=space if space is not None else getattr(searcher, "space", None),
+        space=space if space is not None else _space_of(searcher),
         trainable=state.get("__trainable_name"),
     )
 
