@@ -179,12 +179,9 @@ def prepare(job: SearchJob, storage_path: str, name: str, fresh: bool) -> Prepar
     return Prepared(job, space, trainable, searcher, exp_dir)
 
 
-def recorded_job(exp_dir: Path) -> SearchJob | None:
-    """The job an experiment folder was started with, or None when it has no record."""
-    try:
-        return SearchJob(**json.loads((exp_dir / META).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
+def _record(job: SearchJob) -> dict:
+    """The job as it is stored (JSON types: a tuple setting compares as the list it becomes)."""
+    return json.loads(json.dumps(asdict(job)))
 
 
 def check_resumable(prep: Prepared) -> bool:
@@ -193,19 +190,21 @@ def check_resumable(prep: Prepared) -> bool:
 
     if not tune.Tuner.can_restore(str(prep.exp_dir)):
         return False
-    old = recorded_job(prep.exp_dir)
-    if old is None:
+    try:
+        old = json.loads((prep.exp_dir / META).read_text())
+    except (OSError, ValueError):
         raise UsageError(f"{prep.exp_dir} holds an experiment not started by seminas-tune search; "
-                         f"choose another --name or pass --fresh")
-    if old != prep.job:
-        diff = ", ".join(f"{k} {v!r}" for k, v in asdict(old).items() if getattr(prep.job, k) != v)
+                         f"choose another --name or pass --fresh") from None
+    new = _record(prep.job)
+    if old != new:
+        diff = ", ".join(f"{k} {v!r}" for k, v in old.items() if new.get(k) != v)
         raise UsageError(f"{prep.exp_dir} holds an experiment started with other options ({diff}); "
                          f"rerun with those, pass --fresh to start over, or choose another --name")
     return True
 
 
 def write_record(prep: Prepared) -> None:
-    (prep.exp_dir / META).write_text(json.dumps(asdict(prep.job), indent=1))
+    (prep.exp_dir / META).write_text(json.dumps(_record(prep.job), indent=1))
 
 
 def _done(exp_dir: Path) -> int:

@@ -82,8 +82,7 @@ class CompactProgress(Callback):
     def __init__(self, searcher: Any = None, metric: str | None = None, mode: str | None = None,
                  interval_s: float = 10.0, stream: Any = None):
         self.searcher = searcher
-        self.metric = metric or getattr(searcher, "metric", None) or "val_accuracy"
-        self.mode = mode or getattr(searcher, "mode", None) or "max"
+        self._metric, self._mode = metric, mode
         self.interval_s = interval_s
         self._stream = stream
         self._trials: list = []
@@ -96,7 +95,15 @@ class CompactProgress(Callback):
         self._last_print = -math.inf
         self._last_round: tuple = ()
         self._round_start: float | None = None
-        self._width = 0
+
+    @property
+    def metric(self) -> str:
+        """The metric shown (the searcher's, which Tune may set only when the run starts)."""
+        return self._metric or getattr(self.searcher, "metric", None) or "val_accuracy"
+
+    @property
+    def mode(self) -> str:
+        return self._mode or getattr(self.searcher, "mode", None) or "max"
 
     def __getstate__(self) -> dict:
         # Pickled into the experiment (tuner.pkl) with the searcher; the stream and thread are not.

@@ -24,6 +24,10 @@ def _mistakes(tmp: Path) -> list[list[str]]:
     (tmp / "a_file").write_text("")
     (tmp / "not_an_experiment").mkdir()
     (tmp / "not_an_experiment" / "notes.txt").write_text("mine")
+    other = tmp / "other_options"  # an experiment started with --budget 5
+    other.mkdir()
+    (other / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    (other / "seminas_cli.json").write_text('{"space": "nb201-cifar10", "budget": 5}')
     return [
         ["search", "--budget", "0"],
         ["search", "--budget", "many"],
@@ -42,13 +46,14 @@ def _mistakes(tmp: Path) -> list[list[str]]:
         ["search", "--space", "nb201-cifar10", "--trainable", "tests.cli_user_code:not_a_space"],
         ["search", "--storage-path", str(tmp), "--name", "not_an_experiment", "--fresh"],
         ["search", "--unknown-option"],
+        ["search", "--space", "nb201-cifar10", "--storage-path", str(tmp), "--name", "other_options"],
         ["enumerate", "--max-vertices", "9"],
         ["report", str(tmp / "not_an_experiment")],
         ["report", str(tmp / "missing")],
     ]
 
 
-@pytest.mark.parametrize("case", range(20))
+@pytest.mark.parametrize("case", range(21))
 def test_a_mistake_is_one_line_on_stderr(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     argv = _mistakes(tmp_path)[case]
