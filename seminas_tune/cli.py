@@ -18,8 +18,11 @@ class _Parser(argparse.ArgumentParser):
 def _synthesize(argv: list[str]) -> int:
     from seminas_tune.supernet.tts import synthesize_to_wav
 
-    p = _Parser(prog="seminas-tune synthesize", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                description="speak a sentence with a TTS model exported by the search")
+    p = _Parser(
+        prog="seminas-tune synthesize",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="speak a sentence with a TTS model exported by the search",
+    )
     p.add_argument("model", help="model file written by save_tts_model")
     p.add_argument("text", help="the sentence to speak")
     p.add_argument("--out", default="out.wav", help="WAV file to write")
@@ -28,8 +31,9 @@ def _synthesize(argv: list[str]) -> int:
     a = p.parse_args(argv)
     if not os.path.exists(a.model):
         p.error(f"model file not found: {a.model}")
-    path = synthesize_to_wav(a.model, a.text, a.out, griffin_lim_iters=a.griffin_lim_iters,
-                             stop_threshold=a.stop_threshold)
+    path = synthesize_to_wav(
+        a.model, a.text, a.out, griffin_lim_iters=a.griffin_lim_iters, stop_threshold=a.stop_threshold
+    )
     print(f"wrote {path}")
     return 0
 
@@ -41,42 +45,77 @@ def _parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = _Parser(prog="seminas-tune", description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    s = sub.add_parser("search", formatter_class=fmt, help="run a search through Ray Tune; rerun to resume",
-                       description="Run a search through Ray Tune on a bundled NAS-Bench table or your own "
-                                   "trainable. Rerunning the same command continues an interrupted experiment.")
-    s.add_argument("--space", default="nb101", metavar="{" + ",".join(BUNDLED) + "} or module:object",
-                   help="a bundled table, or your SearchSpace (or Tune param_space dict) as module:object")
-    s.add_argument("--trainable", default=None, metavar="module:function",
-                   help="your Tune trainable (default: the bundled table's lookup)")
+    s = sub.add_parser(
+        "search",
+        formatter_class=fmt,
+        help="run a search through Ray Tune; rerun to resume",
+        description="Run a search through Ray Tune on a bundled NAS-Bench table or your own "
+        "trainable. Rerunning the same command continues an interrupted experiment.",
+    )
+    s.add_argument(
+        "--space",
+        default="nb101",
+        metavar="{" + ",".join(BUNDLED) + "} or module:object",
+        help="a bundled table, or your SearchSpace (or Tune param_space dict) as module:object",
+    )
+    s.add_argument(
+        "--trainable",
+        default=None,
+        metavar="module:function",
+        help="your Tune trainable (default: the bundled table's lookup)",
+    )
     s.add_argument("--searcher", choices=sorted(SEARCHERS), default="seminas", help="search algorithm")
     s.add_argument("--budget", type=int, default=300, help="architectures to evaluate")
-    s.add_argument("--seed", type=int, default=0,
-                   help="seeds the searcher; with --concurrency 1 a rerun repeats the search exactly, with "
-                        "more the order in which trials finish varies, and so may the architectures proposed")
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the searcher; with --concurrency 1 a rerun repeats the search exactly, with "
+        "more the order in which trials finish varies, and so may the architectures proposed",
+    )
     s.add_argument("--concurrency", type=int, default=2, help="trials run at once")
     s.add_argument("--metric", default="val_accuracy", help="the trainable's result to optimise")
     s.add_argument("--mode", choices=["max", "min"], default="max", help="maximise or minimise --metric")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a searcher setting, e.g. num_initial=20 or controller.joint_steps=30 (repeatable)")
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a searcher setting, e.g. num_initial=20 or controller.joint_steps=30 (repeatable)",
+    )
     s.add_argument("--gpu", action="store_true", help="require a GPU for controller training")
     s.add_argument("--storage-path", default="seminas_results", help="folder of Tune experiments")
     s.add_argument("--name", default="seminas_search", help="experiment name (its folder in --storage-path)")
     s.add_argument("--fresh", action="store_true", help="delete the experiment of this name and start over")
-    s.add_argument("--output", default=None, help="results CSV; the report goes beside it "
-                                                  "(default: <storage-path>/<name>.csv)")
+    s.add_argument(
+        "--output", default=None, help="results CSV; the report goes beside it (default: <storage-path>/<name>.csv)"
+    )
     s.add_argument("--top", type=int, default=10, help="best architectures to print")
-    s.add_argument("--dataset-file", default=None,
-                   help="official NB-101 tfrecord for --space nb101 (default: the bundled NB101-30k table)")
-    s.add_argument("-v", "--verbose", action="count", default=0,
-                   help="Tune's own full progress output instead of the one-line status")
-    r = sub.add_parser("report", formatter_class=fmt, help="draw the report of an experiment folder",
-                       description="Draw how a search went (PNG and HTML) from any Tune experiment folder.")
+    s.add_argument(
+        "--dataset-file",
+        default=None,
+        help="official NB-101 tfrecord for --space nb101 (default: the bundled NB101-30k table)",
+    )
+    s.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="Tune's own full progress output instead of the one-line status",
+    )
+    r = sub.add_parser(
+        "report",
+        formatter_class=fmt,
+        help="draw the report of an experiment folder",
+        description="Draw how a search went (PNG and HTML) from any Tune experiment folder.",
+    )
     r.add_argument("dir", help="experiment folder (or a storage path holding one experiment)")
     r.add_argument("--out", default=None, help="PNG to write (default: <dir>/report.png; HTML beside it)")
     r.add_argument("--top", type=int, default=10, help="best architectures listed in the HTML page")
     e = sub.add_parser("enumerate", formatter_class=fmt, help="count the unique cells of the NAS-Bench-101 space")
-    e.add_argument("--max-vertices", type=int, default=7, choices=range(2, 8), metavar="{2..7}",
-                   help="largest cell size counted")
+    e.add_argument(
+        "--max-vertices", type=int, default=7, choices=range(2, 8), metavar="{2..7}", help="largest cell size counted"
+    )
     sub.add_parser("bench", help="the benchmark harness (see benchmarks/run.py --help)", add_help=False)
     sub.add_parser("synthesize", help="speak a sentence with an exported TTS model", add_help=False)
     return p
@@ -86,9 +125,19 @@ def _search(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from seminas_tune.cli_search import SearchJob, UsageError, parse_settings, prepare, run
 
     try:
-        job = SearchJob(space=args.space, searcher=args.searcher, budget=args.budget, seed=args.seed,
-                        concurrency=args.concurrency, trainable=args.trainable, dataset_file=args.dataset_file,
-                        metric=args.metric, mode=args.mode, settings=parse_settings(args.set), gpu=args.gpu)
+        job = SearchJob(
+            space=args.space,
+            searcher=args.searcher,
+            budget=args.budget,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            trainable=args.trainable,
+            dataset_file=args.dataset_file,
+            metric=args.metric,
+            mode=args.mode,
+            settings=parse_settings(args.set),
+            gpu=args.gpu,
+        )
         if args.top < 0:
             raise UsageError(f"--top must be 0 or more, got {args.top}")
         prep = prepare(job, args.storage_path, args.name, args.fresh)

@@ -13,14 +13,24 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BUNDLED = ("nb101", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet")
 META = "seminas_cli.json"  # the options an experiment was started with, beside Tune's files
-RESERVED = ("space", "metric", "mode", "max_queries", "seed", "background", "points_to_evaluate", "resolution",
-            "fidelity")
+RESERVED = (
+    "space",
+    "metric",
+    "mode",
+    "max_queries",
+    "seed",
+    "background",
+    "points_to_evaluate",
+    "resolution",
+    "fidelity",
+)
 
 
 class UsageError(ValueError):
@@ -96,8 +106,12 @@ def _space_and_trainable(job: SearchJob) -> tuple[Any, Callable]:
         if not os.path.isfile(job.dataset_file):
             raise UsageError(f"--dataset-file {job.dataset_file}: no such file")
     if job.space in BUNDLED:
-        from trainables.nasbench import (make_nasbench101_trainable, make_nasbench201_trainable,
-                                         nasbench101_space, nasbench201_space)
+        from trainables.nasbench import (
+            make_nasbench101_trainable,
+            make_nasbench201_trainable,
+            nasbench101_space,
+            nasbench201_space,
+        )
 
         if job.space == "nb101":
             try:
@@ -114,8 +128,9 @@ def _space_and_trainable(job: SearchJob) -> tuple[Any, Callable]:
             raise UsageError("--space module:object needs --trainable module:function to evaluate its configs")
         space = load_object(job.space, "--space")
         if not isinstance(space, (SearchSpace, dict)):
-            raise UsageError(f"--space {job.space} is a {type(space).__name__}; expected a SearchSpace or a "
-                             f"Tune param_space dict")
+            raise UsageError(
+                f"--space {job.space} is a {type(space).__name__}; expected a SearchSpace or a Tune param_space dict"
+            )
         trainable = None
     if job.trainable is not None:
         trainable = load_object(job.trainable, "--trainable")
@@ -141,7 +156,9 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
         elif key in params and key != "controller":
             kwargs[key] = value
         else:
-            hint = sorted(params - {"controller"}) + (sorted(f"controller.{f}" for f in fields) if "controller" in params else [])
+            hint = sorted(params - {"controller"}) + (
+                sorted(f"controller.{f}" for f in fields) if "controller" in params else []
+            )
             raise UsageError(f"--set {key}: not a setting of {job.searcher}; choose from {', '.join(hint)}")
     try:
         if ctrl:
@@ -193,13 +210,17 @@ def check_resumable(prep: Prepared) -> bool:
     try:
         old = json.loads((prep.exp_dir / META).read_text())
     except (OSError, ValueError):
-        raise UsageError(f"{prep.exp_dir} holds an experiment not started by seminas-tune search; "
-                         f"choose another --name or pass --fresh") from None
+        raise UsageError(
+            f"{prep.exp_dir} holds an experiment not started by seminas-tune search; "
+            f"choose another --name or pass --fresh"
+        ) from None
     new = _record(prep.job)
     if old != new:
         diff = ", ".join(f"{k} {v!r}" for k, v in old.items() if new.get(k) != v)
-        raise UsageError(f"{prep.exp_dir} holds an experiment started with other options ({diff}); "
-                         f"rerun with those, pass --fresh to start over, or choose another --name")
+        raise UsageError(
+            f"{prep.exp_dir} holds an experiment started with other options ({diff}); "
+            f"rerun with those, pass --fresh to start over, or choose another --name"
+        )
     return True
 
 
@@ -222,8 +243,7 @@ def _searcher_finished(exp_dir: Path) -> bool:
         state = pickle.loads(files[-1].read_bytes())["state"]
     except Exception:  # noqa: BLE001 - no checkpoint yet: not finished
         return False
-    return bool(state.get("_exhausted")) or (len(state["_proposed"]) >= state["max_queries"]
-                                            and not state["_pending"])
+    return bool(state.get("_exhausted")) or (len(state["_proposed"]) >= state["max_queries"] and not state["_pending"])
 
 
 def run(prep: Prepared, output: str, top: int, verbose: int) -> int:
@@ -239,32 +259,44 @@ def run(prep: Prepared, output: str, top: int, verbose: int) -> int:
     if os.getcwd() not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # workers import user modules
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=verbose > 0, configure_logging=verbose > 0,
-                 logging_level="WARNING")
+        ray.init(
+            include_dashboard=False, log_to_driver=verbose > 0, configure_logging=verbose > 0, logging_level="WARNING"
+        )
     if job.gpu and ray.cluster_resources().get("GPU", 0) < 1:
         raise SystemExit("--gpu was given but the Ray cluster has no GPU; drop --gpu or start Ray on a GPU host")
     # On a resume, Tune brings back the callbacks the experiment started with.
     output_kw = {"verbose": 3, "callbacks": [PromptInterrupt()]} if verbose else compact_output(prep.searcher)
     if resume:
-        print(f"Resuming the experiment in {prep.exp_dir} ({_done(prep.exp_dir)} of {job.budget} "
-              f"trials done); pass --fresh to start over.", flush=True)
+        print(
+            f"Resuming the experiment in {prep.exp_dir} ({_done(prep.exp_dir)} of {job.budget} "
+            f"trials done); pass --fresh to start over.",
+            flush=True,
+        )
         tuner = tune.Tuner.restore(str(prep.exp_dir), trainable=prep.trainable)
     else:
         tuner = tune.Tuner(
             tune.with_resources(prep.trainable, {"cpu": 1}),
-            tune_config=tune.TuneConfig(search_alg=prep.searcher, num_samples=-1, metric=job.metric,
-                                        mode=job.mode, max_concurrent_trials=job.concurrency,
-                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(name=prep.exp_dir.name, storage_path=str(prep.exp_dir.parent),
-                                      **output_kw),
+            tune_config=tune.TuneConfig(
+                search_alg=prep.searcher,
+                num_samples=-1,
+                metric=job.metric,
+                mode=job.mode,
+                max_concurrent_trials=job.concurrency,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(name=prep.exp_dir.name, storage_path=str(prep.exp_dir.parent), **output_kw),
         )
         write_record(prep)
         print(f"Experiment: {prep.exp_dir}", flush=True)
     tuner.fit()
     exp = load_experiment(prep.exp_dir, metric=job.metric, mode=job.mode, space=prep.searcher.space)
     if len(exp.trials) < job.budget and not _searcher_finished(prep.exp_dir):
-        print(f"Interrupted after {len(exp.trials)} of {job.budget} trials; the experiment is saved in "
-              f"{prep.exp_dir}: run the same command again to continue (--fresh starts over).", file=sys.stderr)
+        print(
+            f"Interrupted after {len(exp.trials)} of {job.budget} trials; the experiment is saved in "
+            f"{prep.exp_dir}: run the same command again to continue (--fresh starts over).",
+            file=sys.stderr,
+        )
         return 130
     rows = exp.ranked()
     import pandas as pd

@@ -79,8 +79,14 @@ class CompactProgress(Callback):
         stream: where to write (default: standard output at the start of the run).
     """
 
-    def __init__(self, searcher: Any = None, metric: str | None = None, mode: str | None = None,
-                 interval_s: float = 10.0, stream: Any = None):
+    def __init__(
+        self,
+        searcher: Any = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        interval_s: float = 10.0,
+        stream: Any = None,
+    ):
         self.searcher = searcher
         self._metric, self._mode = metric, mode
         self.interval_s = interval_s
@@ -129,7 +135,9 @@ class CompactProgress(Callback):
         return bool(getattr(self.stream, "isatty", lambda: False)())
 
     def status(self, trials: list) -> Status:
-        done, best, arch = self._searcher_best() if hasattr(self.searcher, "observations") else self._trials_best(trials)
+        done, best, arch = (
+            self._searcher_best() if hasattr(self.searcher, "observations") else self._trials_best(trials)
+        )
         if self._done_at_start is None:
             self._done_at_start = done
         budget = getattr(self.searcher, "max_queries", None)
@@ -154,8 +162,12 @@ class CompactProgress(Callback):
         for t in done:
             r = t.last_result or {}
             v = r.get(self.metric)
-            if isinstance(v, (int, float)) and math.isfinite(v) and r.get("valid", True) \
-                    and (best is None or sign * v > sign * best):
+            if (
+                isinstance(v, (int, float))
+                and math.isfinite(v)
+                and r.get("valid", True)
+                and (best is None or sign * v > sign * best)
+            ):
                 best, best_trial = float(v), t
         return len(done), best, self._describe(best_trial)
 

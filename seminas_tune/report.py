@@ -84,9 +84,17 @@ class Experiment:
         """Valid trials, best first: rank, metric, test_accuracy, arch_key, arch, trial_id."""
         rows = [(tid, c, r) for tid, c, r in self.trials if self.ok(r)]
         rows.sort(key=lambda x: x[2][self.metric], reverse=self.mode == "max")
-        return [{"rank": i, self.metric: r[self.metric], "test_accuracy": r.get("test_accuracy", float("nan")),
-                 "arch_key": r.get("arch_key", ""), "arch": self.describe(c), "trial_id": tid}
-                for i, (tid, c, r) in enumerate(rows, start=1)]
+        return [
+            {
+                "rank": i,
+                self.metric: r[self.metric],
+                "test_accuracy": r.get("test_accuracy", float("nan")),
+                "arch_key": r.get("arch_key", ""),
+                "arch": self.describe(c),
+                "trial_id": tid,
+            }
+            for i, (tid, c, r) in enumerate(rows, start=1)
+        ]
 
 
 def experiment_dir(path: str | os.PathLike) -> Path:
@@ -138,8 +146,9 @@ def _space_of(searcher: Any) -> Any:
         return None
 
 
-def load_experiment(path: str | os.PathLike, metric: str | None = None, mode: str | None = None,
-                    space: Any = None) -> Experiment:
+def load_experiment(
+    path: str | os.PathLike, metric: str | None = None, mode: str | None = None, space: Any = None
+) -> Experiment:
     """Read an experiment folder; ``metric``, ``mode`` and ``space`` default to the Tuner's."""
     p = experiment_dir(path)
     state = _tuner_state(p)
@@ -151,7 +160,10 @@ def load_experiment(path: str | os.PathLike, metric: str | None = None, mode: st
     order = sorted(trials.values(), key=lambda t: ((t.last_result or {}).get("timestamp", math.inf), t.trial_id))
     history, cls = _searcher_history(p)
     return Experiment(
-        path=p, metric=metric, mode=mode, history=history,
+        path=p,
+        metric=metric,
+        mode=mode,
+        history=history,
         trials=[(t.trial_id, t.config or {}, t.last_result) for t in order if t.config],
         searcher=cls or (type(searcher).__name__ if searcher is not None else None),
         space=space if space is not None else _space_of(searcher),
@@ -205,8 +217,9 @@ def pareto_front(cost: np.ndarray, value: np.ndarray, mode: str = "max") -> np.n
     return np.array(front, dtype=int)
 
 
-def write_report(exp: Experiment, png: str | os.PathLike, html_path: str | os.PathLike | None = None,
-                 top: int = 10) -> list[Path]:
+def write_report(
+    exp: Experiment, png: str | os.PathLike, html_path: str | os.PathLike | None = None, top: int = 10
+) -> list[Path]:
     """Draw the report of ``exp`` to ``png`` (and an HTML page); returns the files written."""
     import matplotlib
 
@@ -238,8 +251,13 @@ def _plot_best(ax, exp: Experiment) -> None:
     ax.plot(q, best, label=f"best {exp.metric} so far", color="C0")
     table = table_values(exp)
     if table is not None and len(best):
-        ax.plot(q[: len(table)], random_expectation(table, len(best), exp.mode), "--", color="gray",
-                label="random search, expected")
+        ax.plot(
+            q[: len(table)],
+            random_expectation(table, len(best), exp.mode),
+            "--",
+            color="gray",
+            label="random search, expected",
+        )
         ax.axhline(table.max() if exp.mode == "max" else table.min(), color="k", lw=0.6, label="table's best")
     ax.set(xlabel="queries (trials finished)", ylabel=exp.metric, title="best so far")
     ax.legend(loc="lower right" if exp.mode == "max" else "upper right", fontsize=8)
@@ -247,12 +265,22 @@ def _plot_best(ax, exp: Experiment) -> None:
 
 
 def _plot_tau(ax, exp: Experiment) -> None:
-    rounds = [(h.get("iteration", i + 1), h["heldout_tau"], h.get("heldout_n", 0))
-              for i, h in enumerate(exp.history) if h.get("heldout_tau") is not None]
+    rounds = [
+        (h.get("iteration", i + 1), h["heldout_tau"], h.get("heldout_n", 0))
+        for i, h in enumerate(exp.history)
+        if h.get("heldout_tau") is not None
+    ]
     ax.set(xlabel="controller round", ylabel="Kendall tau", title="predictor on its next evaluations")
     if not rounds:
-        ax.text(0.5, 0.5, "no controller rounds with held-out\nlabels recorded", ha="center", va="center",
-                transform=ax.transAxes, color="gray")
+        ax.text(
+            0.5,
+            0.5,
+            "no controller rounds with held-out\nlabels recorded",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="gray",
+        )
         return
     it, tau, n = (np.array(x) for x in zip(*rounds))
     ax.plot(it, tau, "o-", color="C1")
@@ -279,10 +307,14 @@ def _plot_cost(ax, exp: Experiment, key: str) -> None:
 
 def _html(exp: Experiment, png: Path, title: str, top: int) -> str:
     image = base64.b64encode(png.read_bytes()).decode()
-    rows = "".join(f"<tr><td>{r['rank']}</td><td>{r[exp.metric]:.4f}</td><td><code>{html.escape(r['arch'])}</code>"
-                   f"</td></tr>" for r in exp.ranked()[:top])
-    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<h1>{html.escape(title)}</h1><p>{len(exp.trials)} trials in <code>{html.escape(str(exp.path))}</code>"
-            f"</p><img src='data:image/png;base64,{image}' style='max-width:100%'>"
-            f"<h2>Best {top}</h2><table border=1 cellpadding=4><tr><th>rank</th><th>{html.escape(exp.metric)}</th>"
-            f"<th>architecture</th></tr>{rows}</table>\n")
+    rows = "".join(
+        f"<tr><td>{r['rank']}</td><td>{r[exp.metric]:.4f}</td><td><code>{html.escape(r['arch'])}</code></td></tr>"
+        for r in exp.ranked()[:top]
+    )
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1><p>{len(exp.trials)} trials in <code>{html.escape(str(exp.path))}</code>"
+        f"</p><img src='data:image/png;base64,{image}' style='max-width:100%'>"
+        f"<h2>Best {top}</h2><table border=1 cellpadding=4><tr><th>rank</th><th>{html.escape(exp.metric)}</th>"
+        f"<th>architecture</th></tr>{rows}</table>\n"
+    )

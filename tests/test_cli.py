@@ -16,8 +16,18 @@ from seminas_tune.cli import _parser, main
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A small SemiNAS schedule for NB-201 so whole-CLI runs take seconds.
-SMALL = ["--space", "nb201-cifar10", "--set", "num_initial=10", "--set", "num_new=10",
-         "--set", "num_unlabeled=200", "--set", "top_k=10"]
+SMALL = [
+    "--space",
+    "nb201-cifar10",
+    "--set",
+    "num_initial=10",
+    "--set",
+    "num_new=10",
+    "--set",
+    "num_unlabeled=200",
+    "--set",
+    "top_k=10",
+]
 
 
 def _mistakes(tmp: Path) -> list[list[str]]:
@@ -85,8 +95,15 @@ def test_every_option_has_help_with_its_default():
 
 def _cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "seminas_tune.cli", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "seminas_tune.cli", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
 
 
 def _run(args: list[str], timeout: float = 600) -> tuple[int, str]:
@@ -104,9 +121,27 @@ def _valid_png(path: Path) -> None:
 
 def test_quick_start_prints_a_short_log_and_the_report(tmp_path):
     """The README's first command (smaller budget): a few dozen lines, not a table per trial."""
-    rc, out = _run(["search", "--space", "nb101", "--searcher", "seminas", "--budget", "40", "--seed", "0",
-                    "--set", "num_initial=20", "--set", "num_new=10", "--set", "num_unlabeled=500",
-                    "--storage-path", str(tmp_path)])
+    rc, out = _run(
+        [
+            "search",
+            "--space",
+            "nb101",
+            "--searcher",
+            "seminas",
+            "--budget",
+            "40",
+            "--seed",
+            "0",
+            "--set",
+            "num_initial=20",
+            "--set",
+            "num_new=10",
+            "--set",
+            "num_unlabeled=500",
+            "--storage-path",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0, out
     lines = out.splitlines()
     assert len(lines) <= 60, out
@@ -146,8 +181,16 @@ def _assert_complete(tmp_path: Path, budget: int) -> None:
 def test_sigint_during_a_controller_round_exits_quickly_and_resumes(tmp_path):
     from ray import tune
 
-    args = ["search", *SMALL, "--budget", "20", "--set", "controller.labeled_steps=1500",
-            "--storage-path", str(tmp_path)]
+    args = [
+        "search",
+        *SMALL,
+        "--budget",
+        "20",
+        "--set",
+        "controller.labeled_steps=1500",
+        "--storage-path",
+        str(tmp_path),
+    ]
     lines, took = _interrupt_when(_cli(args), lambda ln: "controller round 1 training" in ln)
     out = "".join(lines)
     assert took < 15, out
@@ -181,8 +224,19 @@ def test_user_space_and_trainable_and_fresh(ray_session, tmp_path, monkeypatch, 
     """--space module:object and --trainable module:function; a rerun of a finished experiment
     only reports it; --fresh starts over."""
     monkeypatch.chdir(ROOT)
-    args = ["search", "--space", "tests.cli_user_code:space", "--trainable", "tests.cli_user_code:trainable",
-            "--searcher", "random", "--budget", "6", "--storage-path", str(tmp_path)]
+    args = [
+        "search",
+        "--space",
+        "tests.cli_user_code:space",
+        "--trainable",
+        "tests.cli_user_code:trainable",
+        "--searcher",
+        "random",
+        "--budget",
+        "6",
+        "--storage-path",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     first = (tmp_path / "seminas_search.csv").read_text()
     assert first.count("\n") == 7

@@ -25,7 +25,8 @@ def test_random_expectation_is_the_exact_mean_best_of_distinct_draws():
         brute = np.mean([max(c) for c in itertools.combinations(values, n)])
         assert random_expectation(values, 5)[n - 1] == pytest.approx(brute)
     assert random_expectation(values, 2, mode="min")[1] == pytest.approx(
-        np.mean([min(c) for c in itertools.combinations(values, 2)]))
+        np.mean([min(c) for c in itertools.combinations(values, 2)])
+    )
 
 
 def test_pareto_front_keeps_only_non_dominated_points():
@@ -64,8 +65,9 @@ def test_progress_is_plain_lines_off_a_terminal_and_one_line_on_one():
     archs = [space.sample(np.random.default_rng(i)) for i in range(3)]
     trials = [_trial("TERMINATED", v, space.to_config(a)) for v, a in zip((0.5, 0.8, 0.6), archs)]
     trials.append(_trial("RUNNING", 0.99, space.to_config(archs[0])))
-    searcher = SimpleNamespace(max_queries=10, space=space, metric="val_accuracy", mode="max", iteration=2,
-                               job_running=True)
+    searcher = SimpleNamespace(
+        max_queries=10, space=space, metric="val_accuracy", mode="max", iteration=2, job_running=True
+    )
     log = io.StringIO()
     progress = CompactProgress(searcher, stream=log)
     progress.show(trials, force=True)
@@ -89,12 +91,27 @@ def test_report_of_a_plain_tuner_run_with_a_package_searcher(ray_session, tmp_pa
     from seminas_tune import SemiNASSearcher
 
     space = nasbench201_space()
-    searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=24, seed=0,
-                               num_initial=8, num_new=8, num_unlabeled=100, top_k=8)
+    searcher = SemiNASSearcher(
+        space=space,
+        metric="val_accuracy",
+        mode="max",
+        max_queries=24,
+        seed=0,
+        num_initial=8,
+        num_new=8,
+        num_unlabeled=100,
+        top_k=8,
+    )
     tune.Tuner(
         nasbench201_trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy", mode="max",
-                                    max_concurrent_trials=2, reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=-1,
+            metric="val_accuracy",
+            mode="max",
+            max_concurrent_trials=2,
+            reuse_actors=True,
+        ),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="mine", verbose=0),
     ).fit()
     taus = [h["heldout_tau"] for h in searcher.history if "heldout_tau" in h]
