@@ -36,7 +36,7 @@ def _mistakes(tmp: Path) -> list[list[str]]:
     (tmp / "not_an_experiment" / "notes.txt").write_text("mine")
     other = tmp / "other_options"  # an experiment started with --budget 5
     other.mkdir()
-    (other / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    (other / "tuner.pkl").write_bytes(b"")  # what Tuner.can_restore looks for
     (other / "seminas_cli.json").write_text('{"space": "nb201-cifar10", "budget": 5}')
     return [
         ["search", "--budget", "0"],
@@ -178,6 +178,7 @@ def _assert_complete(tmp_path: Path, budget: int) -> None:
     assert df.arch_key.nunique() == budget  # no architecture evaluated twice
 
 
+@pytest.mark.slow  # two CLI runs, each starting Ray: 40 s idle, 2 min on a loaded 2-core machine
 def test_sigint_during_a_controller_round_exits_quickly_and_resumes(tmp_path):
     from ray import tune
 
@@ -203,6 +204,7 @@ def test_sigint_during_a_controller_round_exits_quickly_and_resumes(tmp_path):
     _assert_complete(tmp_path, 20)
 
 
+@pytest.mark.slow  # two CLI runs, each starting Ray
 def test_sigint_part_way_then_the_same_command_completes(tmp_path):
     args = ["search", "--space", "nb201-cifar10", "--searcher", "re", "--budget", "40", "--storage-path", str(tmp_path)]
     trials = tmp_path / "seminas_search"
