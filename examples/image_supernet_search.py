@@ -71,6 +71,7 @@ def task_config(args: argparse.Namespace) -> ImageSupernetConfig:
 
 def main(argv=None) -> None:
     from seminas_tune import SemiNASSearcher
+    from seminas_tune.progress import compact_output
 
     args = parse_args(argv)
     ray.init(address=args.address)
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
         tune_config=tune.TuneConfig(search_alg=searcher, metric="val_accuracy", mode="max",
                                     num_samples=args.trials, max_concurrent_trials=args.concurrent,
                                     reuse_actors=True),
-        run_config=tune.RunConfig(name=sharing.store_name, storage_path=args.storage),
+        run_config=tune.RunConfig(name=sharing.store_name, storage_path=args.storage, **compact_output(searcher)),
     )
     results = tuner.fit()
     best = results.get_best_result()

@@ -8,6 +8,7 @@ from ray import tune
 from ray.tune.search import BasicVariantGenerator
 
 from seminas_tune import SemiNASSearcher
+from seminas_tune.progress import compact_output
 from trainables import nasbench201_trainable
 from trainables.nasbench import nasbench201_space
 
@@ -18,6 +19,7 @@ random_grid = tune.Tuner(
     nasbench201_trainable, param_space=space.tune_space(),
     tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=20,
                                 metric="val_accuracy", mode="max", reuse_actors=True),
+    run_config=tune.RunConfig(**compact_output()),  # one status line instead of a table per trial
 ).fit()
 
 # 2. SemiNAS, warm-started from those 20 results (they do not count against its budget).
@@ -28,6 +30,7 @@ best = tune.Tuner(
     nasbench201_trainable,
     tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
                                 mode="max", max_concurrent_trials=2, reuse_actors=True),
+    run_config=tune.RunConfig(**compact_output(searcher)),
 ).fit().get_best_result()
 print(f"best val {best.metrics['val_accuracy']:.4f}, test {best.metrics['test_accuracy']:.4f}:",
       space.describe(space.from_config(best.config)))

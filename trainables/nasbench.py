@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,17 @@ def _invalid(reason: str, penalty: float) -> dict[str, Any]:
     return {"val_accuracy": penalty, "valid": False, "reason": reason, "training_time": 0.0}
 
 
+def repeat_index(key: str, repeats: int, seed: int = 0) -> int:
+    """Which of a cell's ``repeats`` recorded runs :func:`evaluate_nasbench101` reports."""
+    return int(np.random.default_rng([seed, zlib.crc32(key.encode())]).integers(repeats))
+
+
+def nasbench101_values(space: NASBench101Space, seed: int = 0) -> np.ndarray:
+    """The validation accuracy :func:`evaluate_nasbench101` reports for every cell of the table."""
+    return np.array([r["val"][repeat_index(k, len(r["val"]), seed)]
+                     for k, r in space.dataset.final_results().items()], dtype=np.float64)
+
+
 def evaluate_nasbench101(config: dict, dataset_file: str | None = None, penalty: float = 0.0,
                          seed: int = 0) -> dict[str, Any]:
     """Metrics of the NB-101 cell ``config`` describes (108 epochs).
@@ -47,7 +59,7 @@ def evaluate_nasbench101(config: dict, dataset_file: str | None = None, penalty:
         return _invalid(reason, penalty)
     key = space.key(arch)
     r = space.dataset.final_results()[key]
-    i = int(np.random.default_rng([seed, zlib.crc32(key.encode())]).integers(len(r["val"])))
+    i = repeat_index(key, len(r["val"]), seed)
     out = {
         "val_accuracy": float(r["val"][i]),
         "val_accuracy_mean": float(np.mean(r["val"])),
