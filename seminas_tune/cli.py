@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from seminas_tune.search.presets import PRESETS
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose mistakes end in one line on stderr (and exit status 2)."""
@@ -77,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--metric", default="val_accuracy", help="the trainable's result to optimise")
     s.add_argument("--mode", choices=["max", "min"], default="max", help="maximise or minimise --metric")
     s.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="where settings not given with --set come from: 'default' (sized from --budget) or 'paper' "
+        "(Luo et al.; hours per controller round on a CPU) (default: default)",
+    )
+    s.add_argument(
         "--set",
         action="append",
         default=[],
@@ -135,7 +144,7 @@ def _search(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             dataset_file=args.dataset_file,
             metric=args.metric,
             mode=args.mode,
-            settings=parse_settings(args.set),
+            settings={"preset": args.preset, **parse_settings(args.set)},
             gpu=args.gpu,
         )
         if args.top < 0:

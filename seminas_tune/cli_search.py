@@ -144,6 +144,7 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
     from seminas_tune.controller.trainer import ControllerConfig
     from seminas_tune.search import SEARCHERS
     from seminas_tune.search.base import searcher_parameters
+    from seminas_tune.search.presets import preset_settings
 
     cls = SEARCHERS[job.searcher]
     params = set(searcher_parameters(cls)) - set(RESERVED)
@@ -161,8 +162,9 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
             )
             raise UsageError(f"--set {key}: not a setting of {job.searcher}; choose from {', '.join(hint)}")
     try:
-        if ctrl:
-            kwargs["controller"] = ControllerConfig(**ctrl)
+        if ctrl:  # on top of the preset's controller, not a fresh default one
+            preset = preset_settings(cls.short_name, kwargs.get("preset", "default"), job.budget)
+            kwargs["controller"] = dataclasses.replace(preset.get("controller") or ControllerConfig(), **ctrl)
         return cls(space=space, metric=job.metric, mode=job.mode, max_queries=job.budget, seed=job.seed, **kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"{job.searcher}: {e}") from None

@@ -248,3 +248,18 @@ def test_user_space_and_trainable_and_fresh(ray_session, tmp_path, monkeypatch, 
     assert (tmp_path / "seminas_search.csv").read_text() == first
     assert main(args + ["--fresh", "--seed", "1"]) == 0
     assert (tmp_path / "seminas_search.csv").read_text() != first
+
+
+def test_preset_and_dotted_settings_build_on_each_other():
+    from seminas_tune.cli_search import SearchJob, make_searcher, parse_settings
+    from trainables.nasbench import nasbench201_space
+
+    def searcher(preset, *sets):
+        job = SearchJob(space="nb201-cifar10", settings={"preset": preset, **parse_settings(list(sets))})
+        return make_searcher(job, nasbench201_space())
+
+    default = searcher("default", "controller.num_threads=1")
+    assert default.num_initial == 40 and default.controller.labeled_steps == 20, "--set must not reset the preset"
+    paper = searcher("paper", "num_initial=20")
+    assert paper.num_initial == 20 and paper.num_new == 100 and paper.controller.schedule == "reference"
+    assert _parser().parse_args(["search", "--preset", "paper"]).preset == "paper"
