@@ -62,12 +62,13 @@ def make_searcher(name: str, max_queries: int, seed: int):
     ctrl = ControllerConfig(labeled_steps=50, joint_steps=50, num_threads=1)
     space = nasbench101_space()
     if name == "seminas":
-        return SemiNASSearcher(space=space, max_queries=max_queries, seed=seed, num_initial=100,
-                               num_new=100, top_k=100, num_unlabeled=1000, controller=ctrl)
+        return SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
+                               seed=seed, num_initial=100, num_new=100, top_k=100, num_unlabeled=1000,
+                               controller=ctrl)
     if name == "seminas_re":
-        return SemiNASRESearcher(space=space, max_queries=max_queries, seed=seed, population_size=50,
-                                 tournament_size=10, children_per_step=100, evals_per_step=10,
-                                 num_unlabeled=1000, controller=ctrl)
+        return SemiNASRESearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
+                                 seed=seed, population_size=50, tournament_size=10, children_per_step=100,
+                                 evals_per_step=10, num_unlabeled=1000, controller=ctrl)
     raise SystemExit(f"unknown searcher {name!r}")
 
 
@@ -130,8 +131,8 @@ def child(args) -> int:
         def on_trial_complete(self, iteration, trials, trial, **info):
             _event(events, "complete", trial_id=trial.trial_id)
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _temp_dir=args.ray_temp)
+    ray.init(num_cpus=max(2, args.concurrency), include_dashboard=False, log_to_driver=False,
+             configure_logging=False, _temp_dir=args.ray_temp)
     trainable = make_trainable(args.eval_log)
     path = os.path.join(args.storage, EXPERIMENT)
     run_config = tune.RunConfig(name=EXPERIMENT, storage_path=args.storage, verbose=0, callbacks=[Events()])
@@ -147,7 +148,8 @@ def child(args) -> int:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
-                                        mode="max", max_concurrent_trials=2, reuse_actors=True),
+                                        mode="max", max_concurrent_trials=args.concurrency,
+                                        reuse_actors=True),
             run_config=run_config,
         )
     grid = tuner.fit()
@@ -374,7 +376,8 @@ def parent(args) -> dict:
             elif kills:  # killed before Tune wrote any state: start afresh
                 shutil.rmtree(os.path.join(storage, EXPERIMENT), ignore_errors=True)
             cmd = [sys.executable, __file__, "--child", "--searcher", args.searcher, "--max-queries",
-                   str(args.max_queries), "--seed", str(args.seed), "--storage", storage, "--eval-log",
+                   str(args.max_queries), "--seed", str(args.seed), "--concurrency", str(args.concurrency),
+                   "--storage", storage, "--eval-log",
                    eval_log, "--events", events, "--ray-temp", ray_temp] + (["--restore"] if restore else [])
             out = open(work / f"driver_{kills:02d}.log", "wb")
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -434,10 +437,47 @@ def parent(args) -> dict:
     reconciled = [line.split("reconciled: ", 1)[1].strip() for f in sorted(work.glob("driver_*.log"))
                   for line in f.read_text(errors="replace").splitlines() if "reconciled: " in line]
     summary = {"searcher": args.searcher, "max_queries": args.max_queries, "seed": args.seed,
+               "concurrency": args.concurrency,
                "kills": kills, "restores": restores, "wall_s": round(wall, 1), "kill_log": log,
                "restores_that_reconciled": reconciled,
                **check(args, storage, eval_log), "workdir": str(work)}
     return summary
+
+
+MOMENTS = ("after completion", "during controller", "random", "during start-up")
+RECONCILED = ("from_journal", "completed", "resuggested", "adopted")
+
+
+def table_row(summary: dict) -> dict:
+    """One run's line of the summary table."""
+    import ast
+
+    moments = [sum(k["why"].startswith(m) for k in summary["kill_log"]) for m in MOMENTS]
+    repairs = sum(k["repaired_files"] for k in summary["kill_log"])
+    dropped = sum(len(k["dropped_sessions"]) for k in summary["kill_log"])
+    counts = [ast.literal_eval(r) for r in summary["restores_that_reconciled"]]
+    reconciled = [sum(c.get(name, 0) for c in counts) for name in RECONCILED]
+    return {
+        "searcher": summary["searcher"], "seed": summary["seed"], "conc.": summary["concurrency"],
+        "kills": summary["kills"],
+        "moments: compl./train./random/start": "/".join(map(str, moments)),
+        "files repaired / sessions dropped": f"{repairs} / {dropped}",
+        "reconciled: journal/completed/requeued/adopted": "/".join(map(str, reconciled)),
+        "trials": summary["trials"], "evaluations logged": summary["evaluations_logged"],
+        "re-runs same id": summary["reruns_same_trial"],
+        "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
+        "results lost": summary["results_missing_from_pool"] + summary["results_with_other_value_in_pool"],
+        "checks": "pass" if all(summary["checks"].values()) else
+                  "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
+        "wall (s)": summary["wall_s"],
+    }
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -446,8 +486,13 @@ def main(argv=None) -> int:
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--max-queries", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None,
+                   help="seed rotation: comma-separated seeds run one after another, e.g. 0,1,2,3,4; "
+                        "the summaries go to --json-dir and one table is printed")
+    p.add_argument("--concurrency", type=int, default=2, help="max_concurrent_trials")
     p.add_argument("--workdir", default=None, help="run folder (default: a new temp dir)")
     p.add_argument("--json", default=None, help="write the summary here")
+    p.add_argument("--json-dir", default=None, help="with --seeds: write <searcher>_seed<N>.json here")
     # driver-only
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
@@ -458,11 +503,21 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.child:
         return child(args)
-    summary = parent(args)
-    print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
-    return 0 if all(summary["checks"].values()) else 1
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    summaries = []
+    for seed in seeds:
+        run_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        if args.seeds and args.workdir:
+            run_args.workdir = os.path.join(args.workdir, f"{args.searcher}_seed{seed}")
+        summary = parent(run_args)
+        print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1), flush=True)
+        out = (os.path.join(args.json_dir, f"{args.searcher}_seed{seed}.json") if args.seeds and args.json_dir
+               else args.json)
+        if out:
+            Path(out).write_text(json.dumps(summary, indent=1))
+        summaries.append(summary)
+    print(markdown_table([table_row(s) for s in summaries]))
+    return 0 if all(all(s["checks"].values()) for s in summaries) else 1
 
 
 if __name__ == "__main__":

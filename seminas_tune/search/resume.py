@@ -63,19 +63,41 @@ def report_final(result: dict, config: dict) -> None:
     tune.report(result)
 
 
-def _experiment_dirs(dirpath: str, table: list) -> list[str]:
-    """Where trial directories may be: the experiment's storage path (from the table's trials)
-    and the directory Tune restored from."""
+def storage_dir(table: list, local_only: bool = False) -> str | None:
+    """The experiment's directory in storage, from the storage record of the table's first
+    trial (None without trials; with ``local_only``, also None unless it is a local or shared
+    POSIX file system)."""
     from ray.tune.utils.serialization import TuneFunctionDecoder
 
-    dirs = [dirpath]
     for trial_json, _ in table[:1]:
         try:
             storage = json.loads(trial_json, cls=TuneFunctionDecoder)["storage"]
-            dirs.append(os.path.join(storage.storage_fs_path, storage.experiment_dir_name))
+            if local_only and storage.storage_filesystem.type_name != "local":
+                return None
+            return os.path.join(storage.storage_fs_path, storage.experiment_dir_name)
         except Exception:  # noqa: BLE001 - an unreadable storage record only loses this hint
-            pass
+            return None
+    return None
+
+
+def _experiment_dirs(dirpath: str, table: list) -> list[str]:
+    """Where trial directories may be: the experiment's storage path (from the table's trials)
+    and the directory Tune restored from."""
+    dirs = [dirpath, storage_dir(table) or dirpath]
     return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
+def read_table(dirpath: str, session_str: str = "*") -> list:
+    """``trial_data`` of the newest ``experiment_state-<session_str>.json`` in ``dirpath``
+    ([] when there is none or it does not parse)."""
+    files = sorted(glob.glob(os.path.join(dirpath, f"experiment_state-{session_str}.json")))
+    if not files:
+        return []
+    try:
+        with open(files[-1]) as f:
+            return json.load(f).get("trial_data", [])
+    except (OSError, ValueError):
+        return []
 
 
 def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
@@ -85,14 +107,7 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
     directories (trials the table lost in a crash: status None, with the result of
     :func:`report_final`, else the last line of ``result.json``). Local storage only.
     """
-    files = sorted(glob.glob(os.path.join(dirpath, "experiment_state-*.json")))
-    table: list = []
-    if files:
-        try:
-            with open(files[-1]) as f:
-                table = json.load(f).get("trial_data", [])
-        except (OSError, ValueError):
-            table = []
+    table = read_table(dirpath)
     trials: dict[str, TuneTrial] = {}
     for trial_json, meta in table:
         try:
