@@ -66,12 +66,17 @@ def report_final(result: dict, config: dict) -> None:
 def storage_dir(table: list, local_only: bool = False) -> str | None:
     """The experiment's directory in storage, from the storage record of the table's first
     trial (None without trials; with ``local_only``, also None unless it is a local or shared
-    POSIX file system)."""
+    POSIX file system).
+
+    The record is a cloudpickle inside Tune's JSON, which Tune itself unpickles when it
+    restores this table; Ray's decoder refuses it unless told the source is trusted, as the
+    experiment's own state is (docs/reliability.md, Trust).
+    """
     from ray.tune.utils.serialization import TuneFunctionDecoder
 
     for trial_json, _ in table[:1]:
         try:
-            storage = json.loads(trial_json, cls=TuneFunctionDecoder)["storage"]
+            storage = json.loads(trial_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)["storage"]
             if local_only and storage.storage_filesystem.type_name != "local":
                 return None
             return os.path.join(storage.storage_fs_path, storage.experiment_dir_name)
