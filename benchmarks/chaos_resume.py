@@ -33,6 +33,12 @@ Usage::
     python benchmarks/chaos_resume.py --searcher seminas --kills 20 --seed 0
     python benchmarks/chaos_resume.py --searcher seminas_re --kills 20 --seed 0
     python benchmarks/chaos_resume.py --searcher seminas --kills 3 --max-queries 60   # smoke
+
+Seed rotation (the kill moments and the search both follow the seed): one run per seed, one
+after another, a JSON summary each in ``--json-dir`` and one table at the end::
+
+    python benchmarks/chaos_resume.py --searcher seminas --seeds 7,0,1,2,3 --json-dir out/
+    python benchmarks/chaos_resume.py --searcher seminas_re --seeds 7,0,1,2,3 --concurrency 4 --json-dir out/
 """
 
 from __future__ import annotations
