@@ -8,11 +8,12 @@ from seminas_tune.search import (
     SemiNASRESearcher,
     SemiNASSearcher,
 )
-from seminas_tune.spaces import MobileNetV2Space, NASBench101Space, NASBench201Space, SearchSpace, TTSSpace
+from seminas_tune.spaces import CategoricalSpace, MobileNetV2Space, NASBench101Space, NASBench201Space, SearchSpace, TTSSpace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CategoricalSpace",
     "LocalSearchSearcher",
     "MobileNetV2Space",
     "NAOSearcher",

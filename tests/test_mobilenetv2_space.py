@@ -67,7 +67,8 @@ def test_tokens_and_zero_rule(space):
     arch = tuple(["mb_k3_e3"] * 21)
     bad = arch[:4] + (ZERO,) + arch[5:]
     assert "first of their stage" in space.invalid_reason(bad)
-    assert space.decode(space.encode(bad)) is None
+    with pytest.raises(ValueError, match="layer_04='zero' is not one of"):
+        space.encode(bad)
     with pytest.raises(ValueError, match="cannot be 'zero'"):
         space.flops(bad)
     with pytest.raises(InvalidConfigError):

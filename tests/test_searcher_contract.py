@@ -29,6 +29,8 @@ def make(name: str, **kw):
     kw.setdefault("space", nasbench101_space())
     kw.setdefault("max_queries", 12)
     kw.setdefault("seed", 3)
+    kw.setdefault("metric", "val_accuracy")
+    kw.setdefault("mode", "max")
     kw.setdefault("background", "inline")
     if name in ("seminas", "nao"):
         kw.update(num_initial=4, num_new=4, top_k=4, controller=TINY)

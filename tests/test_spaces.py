@@ -289,7 +289,7 @@ def test_nb201_bad_string_raises(bad):
 
 def test_nb201_invalid_archs(nb201):
     assert not nb201.is_valid(("none",) * 5)
-    assert "unknown ops ['conv_7x7']" in nb201.invalid_reason(("none",) * 5 + ("conv_7x7",))
+    assert "edge_3_2='conv_7x7' is not one of" in nb201.invalid_reason(("none",) * 5 + ("conv_7x7",))
     assert nb201.decode([0] * 6) is None and nb201.decode([6] * 6) is None
     assert len(nb201.neighbours(("none",) * 6)) == 24
 

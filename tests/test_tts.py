@@ -63,7 +63,7 @@ def test_tts_space_protocol():
     assert len(nbrs) == 12 * (len(TTS_OPS) - 1) == len({space.key(a) for a in nbrs})
     assert all(sum(x != y for x, y in zip(a, arch)) == 1 for a in nbrs)
     assert space.key(space.mutate(arch, rng)) != space.key(arch)
-    assert "layers" in space.invalid_reason(arch[:-1]) and "conv3" in space.invalid_reason(("conv3",) + arch[1:])
+    assert "12 values" in space.invalid_reason(arch[:-1]) and "conv3" in space.invalid_reason(("conv3",) + arch[1:])
     assert space.describe(arch).startswith("enc[")
 
 

@@ -1,6 +1,6 @@
 """Ray Tune searchers over the package's search spaces."""
 
-from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation
+from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation, searcher_parameters
 from seminas_tune.search.evolution import RegularizedEvolutionSearcher, SemiNASRESearcher
 from seminas_tune.search.local import LocalSearchSearcher
 from seminas_tune.search.random_search import RandomSearcher
@@ -27,4 +27,5 @@ __all__ = [
     "RegularizedEvolutionSearcher",
     "SemiNASRESearcher",
     "SemiNASSearcher",
+    "searcher_parameters",
 ]

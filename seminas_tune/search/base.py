@@ -10,6 +10,7 @@ and checkpointing. A concrete searcher only implements :meth:`ArchSearcher._prop
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import pickle
@@ -42,18 +43,29 @@ class Observation:
     value: float | None
     score: float | None
     status: str  # "ok", "error", "nan", "invalid"
+    fidelity: float | None = None  # the result's ``fidelity`` value (training_iteration)
+    curve: dict | None = None  # {fidelity: raw metric} of every result the trial reported
 
 
 def _space_signature(space: SearchSpace) -> tuple:
     return (space.name, tuple(space.choices()))
 
 
-def default_space() -> SearchSpace:
-    """The NB-101 space over the bundled NB101-30k table."""
-    from seminas_tune.data import load_nasbench101
-    from seminas_tune.spaces import NASBench101Space
+def searcher_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Every keyword argument ``cls(...)`` accepts, its own and its bases', by name.
 
-    return NASBench101Space(load_nasbench101())
+    Searchers take their own settings and pass the shared ones (:class:`ArchSearcher`'s) on
+    through ``**kwargs``; a subclass's default wins over its base's.
+    """
+    out: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is Searcher or not issubclass(klass, ArchSearcher):
+            continue
+        for name, p in inspect.signature(init).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and name not in out:
+                out[name] = p
+    return out
 
 
 class _Inline:
@@ -64,29 +76,40 @@ class _Inline:
 
 
 class ArchSearcher(Searcher):
-    """Base class of the package's searchers.
+    """Base class of the package's searchers. Every argument is keyword-only.
 
     Args:
-        space: the search space (default: NB-101 over the bundled NB101-30k table).
-        metric: result key to optimise (default ``val_accuracy``).
-        mode: ``"max"`` or ``"min"``.
+        space: a :class:`~seminas_tune.spaces.SearchSpace`, or a Tune ``param_space`` dict
+            (``tune.choice``, ``tune.randint``, ``tune.loguniform``, ... and constants, nested
+            dicts allowed) searched as a :class:`~seminas_tune.spaces.CategoricalSpace`. None:
+            the ``param_space`` Tune hands over (``Tuner(param_space=...)``).
+        metric: result key to optimise; None takes ``TuneConfig(metric=...)``.
+        mode: ``"max"`` or ``"min"``; None takes ``TuneConfig(mode=...)``.
         max_queries: evaluations in all; then ``suggest`` returns ``FINISHED``.
         seed: seeds every random choice; same seed and same results give the same suggestions.
-        points_to_evaluate: configs (flat, as ``space.to_config`` makes) evaluated first.
+        points_to_evaluate: configs (as ``space.to_config`` makes them) evaluated first.
         max_flops: never propose an architecture with ``space.flops(arch) > max_flops``.
+        resolution: grid points for each continuous domain of a ``param_space``.
+        fidelity: result key that counts training progress (Tune's ``training_iteration``).
+            When trials end at different values of it (a scheduler stopped some early), labels
+            are compared at the highest value every finished trial reached; None: always the
+            last result.
         background: ``"auto"`` runs heavy jobs (controller training) as Ray tasks when Ray is
             initialised, else inline; ``"ray"`` or ``"inline"`` force one.
     """
 
     def __init__(
         self,
-        space: SearchSpace | None = None,
-        metric: str | None = "val_accuracy",
-        mode: str | None = "max",
+        *,
+        space: SearchSpace | dict | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
         max_queries: int = 300,
         seed: int = 0,
         points_to_evaluate: list[dict] | None = None,
         max_flops: float | None = None,
+        resolution: int = 10,
+        fidelity: str | None = "training_iteration",
         background: str = "auto",
     ):
         if mode not in ("max", "min", None):
@@ -95,16 +118,23 @@ class ArchSearcher(Searcher):
             raise ValueError(f"max_queries must be a positive integer, got {max_queries!r}")
         if background not in ("auto", "ray", "inline"):
             raise ValueError(f"background must be 'auto', 'ray' or 'inline', got {background!r}")
+        if not isinstance(resolution, int) or resolution < 2:
+            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
         super().__init__(metric=metric, mode=mode)
-        self.space = space if space is not None else default_space()
+        self.resolution = resolution
+        self.space: SearchSpace | None = None
+        self._space_from_tune = False
         self.max_queries = max_queries
         self.seed = seed
         self.max_flops = max_flops
+        self.fidelity = fidelity
         self.background = background
         self.rng = np.random.default_rng(seed)
-        self._points = [self._checked_arch(p) for p in (points_to_evaluate or [])]
+        self._raw_points = list(points_to_evaluate or [])
+        self._points: list = []
         self._queue: list = []  # architectures ready to suggest
         self._pending: dict[str, Any] = {}  # trial_id -> key
+        self._curves: dict[str, dict] = {}  # trial_id -> {fidelity: raw metric} of pending trials
         self._trial_ids: set = set()  # every trial id suggested or recorded
         self._max_concurrent: int | None = None
         self._proposed: dict[Any, Any] = {}  # key -> arch, everything ever suggested
@@ -115,6 +145,8 @@ class ArchSearcher(Searcher):
         # Write-ahead journal (seminas_tune.search.journal), one file per search run.
         self._run_id = uuid.uuid4().hex[:12]
         self._journal = journal.Journal()
+        if space is not None:
+            self._use_space(space, from_tune=isinstance(space, dict))
 
     # -- helpers for subclasses ----------------------------------------------------------
     @property
@@ -126,8 +158,24 @@ class ArchSearcher(Searcher):
         return list(self._observations)
 
     def results(self) -> list[Observation]:
-        """Successful observations (finite metric) in completion order."""
-        return [o for o in self._observations if o.status == "ok"]
+        """Successful observations (finite metric) in completion order, compared at one
+        fidelity: when trials ended at different ``fidelity`` values (a scheduler stopped some
+        early), each is labelled with its metric at the highest value all of them reached."""
+        ok = [o for o in self._observations if o.status == "ok"]
+        ends = {o.fidelity for o in ok if o.fidelity is not None}
+        if len(ends) <= 1:
+            return ok
+        common = min(ends)
+        return [self._at_fidelity(o, common) for o in ok]
+
+    def _at_fidelity(self, obs: Observation, level: float) -> Observation:
+        if obs.fidelity is None or obs.fidelity <= level or not obs.curve:
+            return obs
+        reached = [f for f in obs.curve if f <= level]
+        if not reached:
+            return obs
+        value = obs.curve[max(reached)]
+        return dataclasses.replace(obs, value=value, score=self._score(value), fidelity=max(reached))
 
     def is_new(self, arch: Any) -> bool:
         """Valid, within the FLOPs bound, and never suggested or observed."""
@@ -156,8 +204,28 @@ class ArchSearcher(Searcher):
     def _score(self, value: float) -> float:
         return value if self._mode != "min" else -value
 
+    def _use_space(self, space: SearchSpace | dict, from_tune: bool) -> None:
+        from seminas_tune.spaces.categorical import CategoricalSpace
+
+        if isinstance(space, dict):
+            space = CategoricalSpace(space, resolution=self.resolution)
+        elif not isinstance(space, SearchSpace):
+            raise TypeError(f"space must be a SearchSpace or a Tune param_space dict, got {type(space).__name__}")
+        self.space, self._space_from_tune = space, from_tune
+        self._points = [self._checked_arch(p) for p in self._raw_points]
+
+    def _check_ready(self) -> None:
+        """Raise ValueError when the searcher lacks a space, metric or mode."""
+        name = type(self).__name__
+        if self.space is None:
+            raise ValueError(f"{name} has no search space: pass space=... (a SearchSpace or a Tune "
+                             f"param_space dict) or give Tuner(param_space=...)")
+        if self._metric is None or self._mode is None:
+            raise ValueError(f"{name} has no metric/mode: Tune hands TuneConfig's to a searcher only with "
+                             f"a non-empty param_space; pass metric=... and mode=... to the searcher")
+
     def _checked_arch(self, config: dict) -> Any:
-        arch = self.space.from_config(config)
+        arch = self.space.arch_of(config)
         reason = self.space.invalid_reason(arch)
         if reason is not None:
             raise InvalidConfigError(f"point to evaluate is not a valid {self.space.name} architecture: {reason}")
@@ -215,12 +283,31 @@ class ArchSearcher(Searcher):
 
     # -- the Tune Searcher API -----------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        """Take metric and mode from ``TuneConfig`` and the space from ``param_space``.
+
+        Raises:
+            ValueError: a bad mode, or ``param_space`` holds domains the searcher's own space
+                does not search (they would reach the trainable unresolved).
+        """
+        from seminas_tune.spaces.categorical import tune_domains
+
         if mode not in ("max", "min", None):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if metric:
             self._metric = metric
         if mode:
             self._mode = mode
+        domains = tune_domains(config or {})
+        if self.space is None:
+            if domains:
+                self._use_space(config, from_tune=True)
+        elif not self._space_from_tune:
+            extra = sorted(set(domains) - set(self.space.choices()))
+            if extra:
+                raise ValueError(
+                    f"{type(self).__name__} searches its own space {self.space.name!r} but param_space "
+                    f"also has domains {extra}: build the searcher with space=<your param_space> instead"
+                )
         return True
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -230,6 +317,7 @@ class ArchSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        self._check_ready()
         if self.num_suggested >= self.max_queries:
             return Searcher.FINISHED
         if self._max_concurrent and len(self._pending) >= self._max_concurrent:
@@ -267,19 +355,25 @@ class ArchSearcher(Searcher):
                 return None
             self._queue.extend(batch)
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Keep the metric at each fidelity, so early-stopped trials compare at a common one."""
+        if trial_id in self._pending and self.fidelity and self.fidelity in result and self._metric in result:
+            self._curves.setdefault(trial_id, {})[result[self.fidelity]] = result[self._metric]
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._pending:
-            self._journal.append(journal.completion(trial_id, result, error))
+            self._journal.append(journal.completion(trial_id, result, error, self._curves.get(trial_id)))
         self._complete(trial_id, result, error)
 
-    def _complete(self, trial_id: str, result: dict | None, error: bool) -> None:
+    def _complete(self, trial_id: str, result: dict | None, error: bool, curve: dict | None = None) -> None:
         key = self._pending.pop(trial_id, None)
+        curve = self._curves.pop(trial_id, curve)
         if key is None:
             return  # not ours (e.g. a trial started before a restore that dropped it)
         arch = self._proposed[key]
-        self._record(key, arch, None if error else result)
+        self._record(key, arch, None if error else result, curve)
 
-    def _record(self, key: Any, arch: Any, result: dict | None) -> None:
+    def _record(self, key: Any, arch: Any, result: dict | None, curve: dict | None = None) -> None:
         if result is None:
             obs = Observation(key, arch, None, None, "error")
         elif result.get("valid") is False:
@@ -297,7 +391,11 @@ class ArchSearcher(Searcher):
             except (TypeError, ValueError):
                 value = math.nan
             if math.isfinite(value):
-                obs = Observation(key, arch, value, self._score(value), "ok")
+                fid = result.get(self.fidelity) if self.fidelity else None
+                fid = float(fid) if isinstance(fid, (int, float)) else None
+                if curve is not None and fid is not None:
+                    curve = {**curve, fid: value}
+                obs = Observation(key, arch, value, self._score(value), "ok", fid, curve)
             else:
                 obs = Observation(key, arch, None, None, "nan")
         self._observations.append(obs)
@@ -306,7 +404,8 @@ class ArchSearcher(Searcher):
     def add_evaluated_point(self, parameters: dict, value: float, error: bool = False,
                             pruned: bool = False, intermediate_values: list | None = None) -> None:
         """Warm start: record a result obtained elsewhere (it does not use the budget)."""
-        arch = self.space.from_config(parameters)
+        self._check_ready()
+        arch = self.space.arch_of(parameters)
         key = self.space.key(arch)
         if key in self._observed:
             return
@@ -318,6 +417,7 @@ class ArchSearcher(Searcher):
             points_or_results = points_or_results.get_dataframe()
         if hasattr(points_or_results, "iterrows"):
             df = points_or_results
+            self._check_ready()
             keys = list(self.space.choices())
             cols = {k: (f"config/{k}" if f"config/{k}" in df.columns else k) for k in keys}
             pairs = [({k: row[c] for k, c in cols.items()}, row[self._metric]) for _, row in df.iterrows()]
@@ -333,6 +433,8 @@ class ArchSearcher(Searcher):
 
     def get_state(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        if self._space_from_tune:  # small, and a blank restoring instance has none yet
+            state["space"] = self.space
         request = None
         if self._job_request is not None:
             fn, req = self._job_request
@@ -349,12 +451,15 @@ class ArchSearcher(Searcher):
                 f"checkpoint belongs to {state['class']}, not {type(self).__name__}; "
                 f"restore it with the searcher class that wrote it"
             )
-        if state["space"] != _space_signature(self.space):
+        inner = state["state"]
+        if self.space is None and "space" in inner:
+            self.space = inner["space"]
+        if self.space is None or state["space"] != _space_signature(self.space):
             raise CheckpointError(
                 f"checkpoint was written for the space {state['space'][0]!r} with other decisions; "
                 f"restore it into a searcher built on the same space"
             )
-        inner = dict(state["state"])
+        inner = {k: v for k, v in inner.items() if k != "space"}
         request = inner.pop("_pending_job_request")
         self.__dict__.update(inner)
         self._job = self._job_request = None
@@ -418,7 +523,7 @@ class ArchSearcher(Searcher):
             if tid in self._trial_ids or not t.config:
                 continue
             try:
-                arch = self.space.from_config({k: t.config[k] for k in self.space.choices()})
+                arch = self.space.arch_of(t.config)
             except (KeyError, InvalidConfigError):
                 continue  # not a trial of this space
             key = self.space.key(arch)

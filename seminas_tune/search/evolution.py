@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
@@ -17,17 +19,13 @@ class RegularizedEvolutionSearcher(ArchSearcher):
     recent successful evaluations (the oldest leaves as a new one arrives). Defaults are the
     NAS-Bench-101 paper's (population 50, tournament 10).
 
-    Args:
-        space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background:
-            see :class:`~seminas_tune.search.base.ArchSearcher`.
+    Args (keyword-only, beside :class:`~seminas_tune.search.base.ArchSearcher`'s):
         population_size: P.
         tournament_size: S.
     """
 
-    def __init__(self, space=None, metric="val_accuracy", mode="max", max_queries=300, seed=0,
-                 points_to_evaluate=None, max_flops=None, population_size: int = 50,
-                 tournament_size: int = 10, background: str = "auto"):
-        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background)
+    def __init__(self, *, population_size: int = 50, tournament_size: int = 10, **kwargs: Any):
+        super().__init__(**kwargs)
         if not 1 <= tournament_size <= population_size:
             raise ValueError(
                 f"need 1 <= tournament_size <= population_size, got {tournament_size} and {population_size}"
@@ -78,20 +76,17 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
     stay near the population (at 10 mutations per evaluation the pool covers most of the
     parents' neighbourhoods on NB-101), and the predictor is retrained every 10 labels.
 
-    Args:
+    Args (keyword-only, beside :class:`RegularizedEvolutionSearcher`'s):
         children_per_step: children scored per step.
         evals_per_step: best-predicted children evaluated per step (and labels between
             predictor retrainings).
         num_unlabeled, upsample, controller: as for :class:`SemiNASSearcher`.
     """
 
-    def __init__(self, space=None, metric="val_accuracy", mode="max", max_queries=300, seed=0,
-                 points_to_evaluate=None, max_flops=None, population_size: int = 50,
-                 tournament_size: int = 10, children_per_step: int = 100, evals_per_step: int = 10,
+    def __init__(self, *, children_per_step: int = 100, evals_per_step: int = 10,
                  num_unlabeled: int = 10_000, upsample: int = 10,
-                 controller: ControllerConfig | None = None, background: str = "auto"):
-        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops,
-                         population_size, tournament_size, background)
+                 controller: ControllerConfig | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(
                 f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"

@@ -132,9 +132,12 @@ def suggestion(trial_id: str, config: dict) -> dict:
     return {"op": "suggest", "trial_id": trial_id, "config": config}
 
 
-def completion(trial_id: str, result: dict | None, error: bool) -> dict:
+def completion(trial_id: str, result: dict | None, error: bool, curve: dict | None = None) -> dict:
+    """A finished trial: its last result (without the config) and the metric at each fidelity
+    it reported, as [fidelity, value] pairs (JSON keys would turn the numbers into strings)."""
     kept = None if result is None else {k: v for k, v in result.items() if k != "config"}
-    return {"op": "complete", "trial_id": trial_id, "result": kept, "error": bool(error)}
+    pairs = None if curve is None else [[f, v] for f, v in curve.items()]
+    return {"op": "complete", "trial_id": trial_id, "result": kept, "error": bool(error), "curve": pairs}
 
 
 def requeue(trial_id: str) -> dict:
@@ -152,7 +155,7 @@ def replay(searcher: ArchSearcher, records: list[dict]) -> int:
     for rec in records:
         tid = rec.get("trial_id")
         if rec.get("op") == "suggest" and tid not in searcher._trial_ids:
-            arch = space.from_config(rec["config"])
+            arch = space.arch_of(rec["config"])
             key = space.key(arch)
             searcher._trial_ids.add(tid)
             if key in searcher._proposed or key in searcher._observed:
@@ -161,7 +164,8 @@ def replay(searcher: ArchSearcher, records: list[dict]) -> int:
             searcher._pending[tid] = key
             added += 1
         elif rec.get("op") == "complete" and tid in searcher._pending:
-            searcher._complete(tid, rec["result"], rec["error"])
+            curve = rec.get("curve")
+            searcher._complete(tid, rec["result"], rec["error"], None if curve is None else dict(map(tuple, curve)))
         elif rec.get("op") == "requeue" and tid in searcher._pending:
             searcher._requeue(tid)
     return added

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from seminas_tune.search.base import ArchSearcher
 
 
@@ -12,13 +14,12 @@ class LocalSearchSearcher(ArchSearcher):
     neighbours of the current one; move to the best neighbour if it improves, else restart
     from a fresh random architecture (a local optimum was reached).
 
-    Args:
+    Args (keyword-only, beside :class:`~seminas_tune.search.base.ArchSearcher`'s):
         num_initial: random architectures evaluated before the first climb.
     """
 
-    def __init__(self, space=None, metric="val_accuracy", mode="max", max_queries=300, seed=0,
-                 points_to_evaluate=None, max_flops=None, num_initial: int = 10, background: str = "auto"):
-        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background)
+    def __init__(self, *, num_initial: int = 10, **kwargs: Any):
+        super().__init__(**kwargs)
         if num_initial < 1:
             raise ValueError(f"num_initial must be >= 1, got {num_initial}")
         self.num_initial = num_initial

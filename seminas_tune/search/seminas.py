@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -39,9 +38,10 @@ class SemiNASSearcher(ArchSearcher):
     training runs in the background (a Ray task; GPU if the cluster has one) while ``suggest``
     returns None, so Tune's event loop never blocks.
 
+    Every argument is keyword-only; the shared ones (space, metric, mode, max_queries, seed,
+    ...) are :class:`~seminas_tune.search.base.ArchSearcher`'s.
+
     Args:
-        space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background:
-            see :class:`~seminas_tune.search.base.ArchSearcher`.
         num_initial: N, random architectures evaluated first (paper: 100).
         num_unlabeled: M, pseudo-labeled architectures per iteration (paper: 10,000; 0 = NAO).
         top_k: K, seeds for gradient ascent (paper: 100).
@@ -63,13 +63,7 @@ class SemiNASSearcher(ArchSearcher):
 
     def __init__(
         self,
-        space=None,
-        metric: str | None = "val_accuracy",
-        mode: str | None = "max",
-        max_queries: int = 300,
-        seed: int = 0,
-        points_to_evaluate: list[dict] | None = None,
-        max_flops: float | None = None,
+        *,
         num_initial: int = 100,
         num_unlabeled: int = 10_000,
         top_k: int = 100,
@@ -78,9 +72,9 @@ class SemiNASSearcher(ArchSearcher):
         upsample: int = 10,
         local_fraction: float = 0.0,
         controller: ControllerConfig | None = None,
-        background: str = "auto",
+        **kwargs: Any,
     ):
-        super().__init__(space, metric, mode, max_queries, seed, points_to_evaluate, max_flops, background)
+        super().__init__(**kwargs)
         for name, v in (("num_initial", num_initial), ("top_k", top_k), ("num_new", num_new), ("upsample", upsample)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -136,10 +130,5 @@ class SemiNASSearcher(ArchSearcher):
 class NAOSearcher(SemiNASSearcher):
     """NAO (Luo et al. 2018): SemiNAS without pseudo-labels (``num_unlabeled=0``)."""
 
-    def __init__(self, *args: Any, num_unlabeled: int = 0, **kwargs: Any):
-        super().__init__(*args, num_unlabeled=num_unlabeled, **kwargs)
-
-
-_sig = inspect.signature(SemiNASSearcher.__init__)
-NAOSearcher.__init__.__signature__ = _sig.replace(parameters=[
-    p.replace(default=0) if p.name == "num_unlabeled" else p for p in _sig.parameters.values()])
+    def __init__(self, *, num_unlabeled: int = 0, **kwargs: Any):
+        super().__init__(num_unlabeled=num_unlabeled, **kwargs)

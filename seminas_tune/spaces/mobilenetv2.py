@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from seminas_tune.spaces.base import SearchSpace
+from seminas_tune.spaces.categorical import CategoricalSpace
 
 MB_OPS = ("mb_k3_e3", "mb_k3_e6", "mb_k5_e3", "mb_k5_e6", "mb_k7_e3", "mb_k7_e6")
 ZERO = "zero"
@@ -107,7 +107,7 @@ def mbconv_cost(cin: int, cout: int, kernel: int, expand: int, stride: int,
     return flops + f, params + p
 
 
-class MobileNetV2Space(SearchSpace):
+class MobileNetV2Space(CategoricalSpace):
     """MobileNetV2 / ProxylessNAS space of 21 layers x 7 ops (6 MBConv + zero).
 
     Tokens: one per layer, op ``OPS[i]`` is token ``i + 1`` (0 is padding); ``zero`` is not
@@ -135,6 +135,7 @@ class MobileNetV2Space(SearchSpace):
         self._stage_slices = [
             [s.index for s in self._specs if s.stage == st] for st in range(len(c.stage_depths))
         ]
+        super().__init__(decisions={f"layer_{i:02d}": list(self._ops_at(i)) for i in range(len(self._specs))})
 
     # -- geometry ------------------------------------------------------------------------
     def channels(self, base: int) -> int:
@@ -210,15 +211,11 @@ class MobileNetV2Space(SearchSpace):
             raise ValueError(f"not a {self.name} architecture: {reason}")
 
     def invalid_reason(self, arch: Any) -> str | None:
-        if not isinstance(arch, tuple) or len(arch) != len(self._specs):
-            return f"expected a tuple of {len(self._specs)} op names, got {arch!r}"
-        bad = sorted({op for op in arch if op not in OPS})
-        if bad:
-            return f"unknown ops {bad}: choose from {OPS}"
-        zeros = [s.index for s in self._specs if s.first_of_stage and arch[s.index] == ZERO]
-        if zeros:
-            return f"layers {zeros} are the first of their stage and cannot be '{ZERO}'"
-        return None
+        if isinstance(arch, tuple) and len(arch) == len(self._specs):
+            zeros = [s.index for s in self._specs if s.first_of_stage and arch[s.index] == ZERO]
+            if zeros:
+                return f"layers {zeros} are the first of their stage and cannot be '{ZERO}'"
+        return super().invalid_reason(arch)
 
     def key(self, arch: Sequence[str]) -> tuple[str, ...]:
         """Per stage: its non-zero ops in order, then its skipped layers."""
@@ -252,53 +249,3 @@ class MobileNetV2Space(SearchSpace):
             arch += [MB_OPS[i] for i in rng.integers(0, len(MB_OPS), size=n + 1)]
             arch += [ZERO] * (extra - n)
         return tuple(arch)
-
-    def neighbours(self, arch: Sequence[str]) -> list[tuple[str, ...]]:
-        arch = tuple(arch)
-        seen, out = {self.key(arch)}, []
-        for i in range(len(arch)):
-            for op in self._ops_at(i):
-                cand = arch[:i] + (op,) + arch[i + 1:]
-                k = self.key(cand)
-                if k not in seen:
-                    seen.add(k)
-                    out.append(cand)
-        return out
-
-    def mutate(self, arch: Sequence[str], rng: np.random.Generator) -> tuple[str, ...]:
-        """Change one layer's op (every such change alters the key)."""
-        arch = tuple(arch)
-        i = int(rng.integers(len(arch)))
-        options = [op for op in self._ops_at(i) if op != arch[i]]
-        return arch[:i] + (options[int(rng.integers(len(options)))],) + arch[i + 1:]
-
-    # -- controller tokens -------------------------------------------------------------------
-    @property
-    def vocab_size(self) -> int:
-        return len(OPS) + 1
-
-    @property
-    def seq_len(self) -> int:
-        return len(self._specs)
-
-    def allowed_tokens(self, position: int) -> tuple[int, ...]:
-        return tuple(OPS.index(op) + 1 for op in self._ops_at(position))
-
-    def encode(self, arch: Sequence[str]) -> list[int]:
-        return [OPS.index(op) + 1 for op in arch]
-
-    def decode(self, tokens: Sequence[int]) -> tuple[str, ...] | None:
-        if len(tokens) != self.seq_len or any(not 1 <= int(t) <= len(OPS) for t in tokens):
-            return None
-        arch = tuple(OPS[int(t) - 1] for t in tokens)
-        return arch if self.invalid_reason(arch) is None else None
-
-    # -- flat Tune config ------------------------------------------------------------------
-    def choices(self) -> dict[str, list[Any]]:
-        return {f"layer_{i:02d}": list(self._ops_at(i)) for i in range(self.seq_len)}
-
-    def to_config(self, arch: Sequence[str]) -> dict[str, Any]:
-        return {f"layer_{i:02d}": op for i, op in enumerate(arch)}
-
-    def _from_checked_config(self, config: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(config[f"layer_{i:02d}"] for i in range(self.seq_len))

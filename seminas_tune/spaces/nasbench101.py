@@ -383,7 +383,7 @@ class NASBench101Space(SearchSpace):
         cfg.update({f"op_{v}": ops[v] for v in range(1, _N - 1)})
         return cfg
 
-    def _from_checked_config(self, config: dict[str, Any]) -> ModelSpec:
+    def from_choices(self, config: dict[str, Any]) -> ModelSpec:
         m = np.zeros((_N, _N), dtype=np.int64)
         for r, c in _SLOTS:
             m[r, c] = int(config[f"edge_{r}_{c}"])

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-
-from seminas_tune.spaces.base import SearchSpace
+from seminas_tune.spaces.categorical import CategoricalSpace
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -47,8 +45,9 @@ def from_string(text: str) -> tuple[str, ...]:
     return tuple(ops)
 
 
-class NASBench201Space(SearchSpace):
-    """NB-201 cells. All 15,625 are members; the key is the string form.
+class NASBench201Space(CategoricalSpace):
+    """NB-201 cells: one op per edge (config keys ``edge_i_j``). All 15,625 are members; the
+    key is the string form.
 
     Args:
         dataset: optional :class:`~seminas_tune.data.NASBench201Data` (it covers every cell).
@@ -57,59 +56,11 @@ class NASBench201Space(SearchSpace):
     name = "NAS-Bench-201"
 
     def __init__(self, dataset: Any = None):
+        super().__init__(decisions={f"edge_{i}_{j}": list(NB201_OPS) for i, j in EDGES})
         self.dataset = dataset
-
-    def sample(self, rng: np.random.Generator) -> tuple[str, ...]:
-        return tuple(NB201_OPS[i] for i in rng.integers(0, len(NB201_OPS), size=len(EDGES)))
-
-    def invalid_reason(self, arch: Any) -> str | None:
-        if not isinstance(arch, tuple) or len(arch) != len(EDGES):
-            return f"expected a tuple of {len(EDGES)} op names, got {arch!r}"
-        bad = [op for op in arch if op not in NB201_OPS]
-        return f"unknown ops {bad}: choose from {NB201_OPS}" if bad else None
 
     def key(self, arch: Sequence[str]) -> str:
         return to_string(arch)
 
     def describe(self, arch: Sequence[str]) -> str:
         return to_string(arch)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(NB201_OPS) + 1
-
-    @property
-    def seq_len(self) -> int:
-        return len(EDGES)
-
-    def allowed_tokens(self, position: int) -> tuple[int, ...]:
-        return tuple(range(1, len(NB201_OPS) + 1))
-
-    def encode(self, arch: Sequence[str]) -> list[int]:
-        return [NB201_OPS.index(op) + 1 for op in arch]
-
-    def decode(self, tokens: Sequence[int]) -> tuple[str, ...] | None:
-        if len(tokens) != len(EDGES) or any(not 1 <= int(t) <= len(NB201_OPS) for t in tokens):
-            return None
-        return tuple(NB201_OPS[int(t) - 1] for t in tokens)
-
-    def neighbours(self, arch: Sequence[str]) -> list[tuple[str, ...]]:
-        return [
-            tuple(arch[:i]) + (op,) + tuple(arch[i + 1:])
-            for i in range(len(EDGES))
-            for op in NB201_OPS
-            if op != arch[i]
-        ]
-
-    def mutate(self, arch: Sequence[str], rng: np.random.Generator) -> tuple[str, ...]:
-        nbrs = self.neighbours(arch)
-        return nbrs[rng.integers(len(nbrs))]
-
-    def choices(self) -> dict[str, list[Any]]:
-        return {f"edge_{i}_{j}": list(NB201_OPS) for i, j in EDGES}
-
-    def to_config(self, arch: Sequence[str]) -> dict[str, Any]:
-        return {f"edge_{i}_{j}": op for (i, j), op in zip(EDGES, arch)}
-
-    def _from_checked_config(self, config: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(config[f"edge_{i}_{j}"] for i, j in EDGES)

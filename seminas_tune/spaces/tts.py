@@ -9,11 +9,9 @@ convolution, causally masked self-attention, unidirectional LSTM); the supernet 
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-
-from seminas_tune.spaces.base import SearchSpace
+from seminas_tune.spaces.categorical import CategoricalSpace
 
 #: The 11 candidate ops of every layer, in token order (token = index + 1; 0 is padding).
 TTS_OPS: tuple[str, ...] = (
@@ -32,8 +30,9 @@ def parse_op(op: str) -> tuple[str, int]:
     return kind, int(op[len(kind):])
 
 
-class TTSSpace(SearchSpace):
-    """Encoder–decoder TTS backbone, one of :data:`TTS_OPS` per layer.
+class TTSSpace(CategoricalSpace):
+    """Encoder–decoder TTS backbone, one of :data:`TTS_OPS` per layer (config keys
+    ``enc_i`` then ``dec_i``).
 
     Args:
         n_encoder: encoder layers (paper: 6).
@@ -48,6 +47,7 @@ class TTSSpace(SearchSpace):
         self.n_encoder = int(n_encoder)
         self.n_decoder = int(n_decoder)
         self.ops = TTS_OPS
+        super().__init__(decisions={name: list(TTS_OPS) for name in self.layer_names()})
 
     def __repr__(self) -> str:
         return f"TTSSpace(n_encoder={self.n_encoder}, n_decoder={self.n_decoder})"
@@ -65,72 +65,6 @@ class TTSSpace(SearchSpace):
         arch = tuple(arch)
         return arch[: self.n_encoder], arch[self.n_encoder:]
 
-    # -- sampling and validity -----------------------------------------------------------
-    def sample(self, rng: np.random.Generator) -> tuple[str, ...]:
-        return tuple(self.ops[i] for i in rng.integers(len(self.ops), size=self.n_layers))
-
-    def invalid_reason(self, arch: Any) -> str | None:
-        if not isinstance(arch, (tuple, list)):
-            return f"architecture must be a tuple of op names, got {type(arch).__name__}"
-        if len(arch) != self.n_layers:
-            return f"architecture has {len(arch)} layers, expected {self.n_layers}"
-        for i, op in enumerate(arch):
-            if op not in self.ops:
-                return f"layer {i} op {op!r} is not one of {self.ops}"
-        return None
-
-    def key(self, arch: Any) -> Hashable:
-        return tuple(arch)
-
     def describe(self, arch: Any) -> str:
         enc, dec = self.split(arch)
         return f"enc[{' '.join(enc)}] dec[{' '.join(dec)}]"
-
-    # -- controller tokens ---------------------------------------------------------------
-    @property
-    def vocab_size(self) -> int:
-        return len(self.ops) + 1
-
-    @property
-    def seq_len(self) -> int:
-        return self.n_layers
-
-    def allowed_tokens(self, position: int) -> Sequence[int]:
-        if not 0 <= position < self.seq_len:
-            raise IndexError(f"position {position} outside 0..{self.seq_len - 1}")
-        return list(range(1, self.vocab_size))
-
-    def encode(self, arch: Any) -> list[int]:
-        reason = self.invalid_reason(arch)
-        if reason is not None:
-            raise ValueError(f"cannot encode: {reason}")
-        return [self.ops.index(op) + 1 for op in arch]
-
-    def decode(self, tokens: Sequence[int]) -> tuple[str, ...] | None:
-        tokens = [int(t) for t in tokens]
-        if len(tokens) != self.seq_len or any(not 1 <= t < self.vocab_size for t in tokens):
-            return None
-        return tuple(self.ops[t - 1] for t in tokens)
-
-    # -- local moves ---------------------------------------------------------------------
-    def mutate(self, arch: Any, rng: np.random.Generator) -> tuple[str, ...]:
-        arch = list(arch)
-        layer = int(rng.integers(self.n_layers))
-        others = [op for op in self.ops if op != arch[layer]]
-        arch[layer] = others[int(rng.integers(len(others)))]
-        return tuple(arch)
-
-    def neighbours(self, arch: Any) -> list[tuple[str, ...]]:
-        arch = tuple(arch)
-        return [arch[:i] + (op,) + arch[i + 1:]
-                for i in range(self.n_layers) for op in self.ops if op != arch[i]]
-
-    # -- flat Tune config ----------------------------------------------------------------
-    def choices(self) -> dict[str, list[Any]]:
-        return {name: list(self.ops) for name in self.layer_names()}
-
-    def to_config(self, arch: Any) -> dict[str, Any]:
-        return dict(zip(self.layer_names(), arch))
-
-    def _from_checked_config(self, config: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(config[name] for name in self.layer_names())
