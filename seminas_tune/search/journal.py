@@ -147,9 +147,9 @@ def requeue(trial_id: str) -> dict:
 def replay(searcher: ArchSearcher, records: list[dict]) -> int:
     """Apply to ``searcher`` (restored from an older checkpoint) the journal records it does not
     know: a suggested trial becomes pending, a completion is recorded, a trial an earlier restore
-    gave up (Tune never ran it) is given up again. A suggestion whose cell
-    the searcher already holds under another trial id (a run Tune restarted from scratch) is
-    skipped. Returns how many suggestions were added."""
+    gave up (Tune never ran it) is given up again. A suggestion whose cell the searcher already
+    holds under another trial id (a run Tune restarted from scratch) is skipped. Returns how
+    many suggestions were added."""
     added = 0
     space = searcher.space
     for rec in records:
