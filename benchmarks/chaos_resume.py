@@ -472,6 +472,7 @@ def table_row(summary: dict) -> dict:
         "trials": summary["trials"], "evaluations logged": summary["evaluations_logged"],
         "re-runs same id": summary["reruns_same_trial"],
         "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
+        "orphans in log": summary["orphan_trials_in_log"],
         "results lost": summary["results_missing_from_pool"] + summary["results_with_other_value_in_pool"],
         "checks": "pass" if all(summary["checks"].values()) else
                   "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
