@@ -10,16 +10,20 @@ from ray import tune
 
 from seminas_tune import SemiNASSearcher
 from trainables import nasbench101_trainable
+from trainables.nasbench import nasbench101_space
+
+# Our own space (not a param_space), so Tune does not hand over TuneConfig's metric: name it here.
+searcher = SemiNASSearcher(space=nasbench101_space(), metric="val_accuracy", mode="max", max_queries=300)
 
 if "--run" in sys.argv:
-    analysis = tune.run(nasbench101_trainable, search_alg=SemiNASSearcher(max_queries=300),
+    analysis = tune.run(nasbench101_trainable, search_alg=searcher,
                         num_samples=-1, metric="val_accuracy", mode="max",
                         max_concurrent_trials=2, reuse_actors=True)
     print("best:", analysis.best_result["val_accuracy"], analysis.best_config)
 else:
     tuner = tune.Tuner(
         nasbench101_trainable,
-        tune_config=tune.TuneConfig(search_alg=SemiNASSearcher(max_queries=300), num_samples=-1,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1,
                                     metric="val_accuracy", mode="max", max_concurrent_trials=2,
                                     reuse_actors=True),
     )

@@ -21,7 +21,8 @@ random_grid = tune.Tuner(
 ).fit()
 
 # 2. SemiNAS, warm-started from those 20 results (they do not count against its budget).
-searcher = SemiNASSearcher(space=space, max_queries=50, num_initial=10, num_new=20, top_k=20)
+searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=50, num_initial=10,
+                           num_new=20, top_k=20)
 searcher.add_evaluated_points(random_grid)
 best = tune.Tuner(
     nasbench201_trainable,

@@ -103,7 +103,7 @@ def test_settings_parse_apply_and_reject():
     kw = B.our_kwargs(s["seminas@big"])
     assert kw["controller"].epd.hidden == 128 and kw["controller"].joint_steps == 100
     for bad in (["seminas.nope=1"], ["seminas.controller.nope=1"], ["seminas.max_queries=3"], ["re.x"]):
-        with pytest.raises(SystemExit):
+        with pytest.raises(B.BenchError):
             B.parse_sets(bad, ["seminas", "re"])
 
 
@@ -210,5 +210,64 @@ def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
     random_row = [ln for ln in md.splitlines() if ln.startswith("| random | 2 |")][0].split("|")
     assert basic[3].strip() == basic[4].strip() == "-"  # @50 and @60 lie past basic's budget
     assert "+-" in random_row[3] and "(" not in random_row[3]  # nothing left to rank against
-    with pytest.raises(SystemExit, match="exceeds --budget"):
+    with pytest.raises(B.BenchError, match="exceeds --budget"):
         B.run(["--algorithms", "basic", "--budget", "10", "--builtin-budget", "20", "--out", str(out)])
+
+
+def test_library_errors_raise_and_the_command_line_exits_2(tmp_path, capsys):
+    """The harness's functions raise BenchError; only the command line turns it into one line on
+    stderr and exit code 2, before running or writing anything."""
+    from seminas_tune.cli import main as package_main
+
+    with pytest.raises(B.BenchError, match="unknown algorithm 'nosuch'"):
+        B.build_searcher("nosuch", None, 0, 10, {})
+    with pytest.raises(B.BenchError, match="seminas has no argument 'bogus'"):
+        B.parse_sets(["seminas.bogus=1"], ["seminas"])
+    with pytest.raises(B.BenchError, match="unknown benchmark 'nb999'"):
+        B.get_benchmark("nb999")
+    out = tmp_path / "res"
+    for argv in (["--algorithms", "nosuch"], ["--algorithms", "seminas", "--set", "seminas.bogus=1"],
+                 ["--benchmarks", "nb999", "--algorithms", "random"]):
+        assert B.main([*argv, "--out", str(out)]) == 2
+        assert package_main(["bench", *argv, "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.splitlines()
+        assert len(lines) == 2 and lines[0] == lines[1] and lines[0].startswith("seminas-tune bench: error: ")
+        assert captured.out == ""
+    assert not out.exists()
+
+
+def test_shared_searcher_arguments_are_settings_and_recorded():
+    """Settings a searcher passes on to its base (``nao.num_initial`` from SemiNAS, ``max_flops``
+    from ArchSearcher) are accepted and recorded; the harness's own arguments are not settings."""
+    s = B.parse_sets(["nao.num_initial=40", "seminas.num_initial=40", "seminas.max_flops=1e9"], ["seminas", "nao"])
+    assert s["nao"] == {"controller.num_threads": 1, "num_initial": 40}
+    assert s["seminas"] == {"controller.num_threads": 1, "num_initial": 40, "max_flops": 1e9}
+    with pytest.raises(B.BenchError) as err:
+        B.parse_sets(["nao.bogus=1"], ["nao"])
+    listed = str(err.value).split("(it has ", 1)[1]
+    assert "'num_initial'" in listed and "'max_flops'" in listed and "'max_queries'" not in listed
+    with pytest.raises(B.BenchError, match="the harness sets seed itself"):
+        B.parse_sets(["nao.seed=1"], ["nao"])
+    space = B.get_benchmark("nb201-cifar10").space
+    resolved = B.resolved_settings(B.build_searcher("nao", space, 0, 50, s["nao"]))
+    assert resolved["class"] == "NAOSearcher" and resolved["num_initial"] == 40 and resolved["max_queries"] == 50
+    assert {"num_unlabeled", "max_flops", "fidelity", "controller"} <= set(resolved)
+    assert resolved["controller"]["num_threads"] == 1
+
+
+def test_a_tune_algorithm_is_one_table_entry(monkeypatch):
+    """Adding one of Tune's searchers to the harness is one TUNE_ALGORITHMS entry: it is listed,
+    takes (or refuses) settings and runs a unit like the others."""
+    entry = B.TuneAlgorithm(lambda seed, *_: B.BasicVariantSearcher(seed), takes_settings=False)
+    monkeypatch.setitem(B.TUNE_ALGORITHMS, "basic2", entry)
+    assert B.algorithm_status()["basic2"] == "ok"
+    assert B.parse_sets([], ["basic2"]) == {"basic2": {}}
+    with pytest.raises(B.BenchError, match="basic2 has no settings"):
+        B.parse_sets(["basic2.x=1"], ["basic2"])
+    rows, meta = B.run_unit(_unit("nb201-cifar10", "basic2", 0, 10))
+    assert meta["n_valid"] == 10 and meta["stop_reason"] == "budget" and meta["resolved"] == {
+        "class": "BasicVariantSearcher"}
+    # its own stream, not basic's: the stream is derived from the name
+    basic_rows, _ = B.run_unit(_unit("nb201-cifar10", "basic", 0, 10))
+    assert [r["key"] for r in rows] != [r["key"] for r in basic_rows]

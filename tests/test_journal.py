@@ -107,7 +107,7 @@ def test_replay_restores_what_only_the_journal_knows(tmp_path, name):
     values = sorted(o.value for o in restored.observations)
     assert values == sorted(r["val_accuracy"] for r in results.values())
     restored.on_trial_complete(b, evaluate_nasbench101(cfgs[b]))
-    later = drive(restored, prefix="n")
+    later = drive(restored, evaluate_nasbench101, prefix="n")
     assert later[0] == cfgs[d]  # the cell Tune never ran comes back once
     assert not [c for c in later[1:] if c in cfgs.values()]
     assert restored.num_suggested == restored.max_queries == len(restored.observations)
@@ -192,7 +192,7 @@ def test_driver_killed_between_journal_write_and_tune_save(tmp_path):
     for e in evaluated:  # no result lost
         assert pool[e["key"]] == pytest.approx(e["val_accuracy"])
     never_ran = [tid for tid in orphans if tid not in {e["trial_id"] for e in evaluated}]
-    later = drive(restored, prefix="n")
+    later = drive(restored, evaluate_nasbench101, prefix="n")
     keys = [restored.space.key(restored.space.from_config(c)) for c in later]
     assert not set(keys) & {e["key"] for e in evaluated}  # no cell evaluated under two trial ids
     assert len(keys) == len(set(keys)) and restored.num_suggested == MAX_QUERIES
@@ -207,7 +207,8 @@ def test_driver_killed_between_journal_write_and_tune_save(tmp_path):
     blind.restore_from_dir(exp)
     for tid, key in list(blind._pending.items()):  # the trial Tune's table lists: it runs again
         blind.on_trial_complete(tid, evaluate_nasbench101(blind.space.to_config(blind._proposed[key])))
-    blind_keys = [blind.space.key(blind.space.from_config(c)) for c in drive(blind, prefix="n")]
+    blind_configs = drive(blind, evaluate_nasbench101, prefix="n")
+    blind_keys = [blind.space.key(blind.space.from_config(c)) for c in blind_configs]
     assert set(blind_keys) & {e["key"] for e in evaluated}
 
 

@@ -76,7 +76,7 @@ def test_tokens_and_zero_rule(space):
     assert space.decode([0] * 21) is None
     assert space.decode(space.encode(arch)[:-1]) is None
     assert space.invalid_reason(arch[:20]) is not None
-    assert "unknown ops" in space.invalid_reason(arch[:20] + ("conv",))
+    assert "layer_20='conv' is not one of" in space.invalid_reason(arch[:20] + ("conv",))
 
 
 def test_encode_decode_config_round_trip(space):

@@ -72,7 +72,7 @@ def test_trials_the_searcher_never_heard_of_are_adopted():
     assert [o.value for o in r.observations] == [pytest.approx(done["val_accuracy"])]
     assert set(r._pending) == {"t0", "x1"}
     r.on_trial_complete("x1", evaluate_nasbench101(extra["x1"]))
-    configs = drive(r)
+    configs = drive(r, evaluate_nasbench101)
     assert extra["x0"] not in configs and extra["x1"] not in configs
     assert r.num_suggested == r.max_queries
 

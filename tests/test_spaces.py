@@ -10,7 +10,19 @@ import pytest
 from seminas_tune.data import DataChecksumError, load_nasbench101, load_nasbench201, verify_sha256
 from seminas_tune.data.tables import PACKAGE_DATA, bundled_checksums
 from seminas_tune.nasbench.api import CONV3X3, INPUT, MAX_EDGES, OUTPUT, ModelSpec, check_spec
-from seminas_tune.spaces import InvalidConfigError, NASBench101Space, NASBench201Space
+from ray import tune
+
+from seminas_tune.spaces import (
+    CategoricalSpace,
+    InvalidConfigError,
+    MobileNetV2Space,
+    NASBench101Space,
+    NASBench201Space,
+    TTSSpace,
+)
+from seminas_tune.testing import SpaceContract
+from tests.test_searcher_contract import PARAM_SPACE
+from trainables.nasbench import nasbench101_space, nasbench201_space
 from seminas_tune.spaces.nasbench101 import make_spec
 from seminas_tune.spaces.nasbench201 import NB201_OPS, from_string, to_string
 
@@ -42,68 +54,47 @@ def _samples(space, n=N_SAMPLES, seed=0):
     return [space.sample(rng) for _ in range(n)]
 
 
-# -- protocol tests over all three spaces --------------------------------------------------
-def test_samples_are_valid(space):
-    archs = _samples(space)
-    assert all(space.is_valid(a) and space.invalid_reason(a) is None for a in archs)
-    assert len({space.key(a) for a in archs}) > N_SAMPLES // 2  # not stuck on one cell
-    assert not space.is_valid(None)
+# -- the space contract over every space of the package ------------------------------------
+class TestNB101Whole(SpaceContract):
+    def make_space(self):
+        return NASBench101Space()
 
 
-def test_encode_decode_round_trip(space):
-    for a in _samples(space):
-        tokens = space.encode(a)
-        assert len(tokens) == space.seq_len
-        b = space.decode(tokens)
-        assert b is not None and space.key(b) == space.key(a)
-        assert space.encode(b) == tokens or space.key(space.decode(space.encode(b))) == space.key(a)
+class TestNB101Table(SpaceContract):
+    def make_space(self):
+        return nasbench101_space()
 
 
-def test_tokens_respect_allowed_tokens_and_mask(space):
-    mask = space.token_mask()
-    assert mask.shape == (space.seq_len, space.vocab_size)
-    assert not mask[:, 0].any()  # padding is never a legal token
-    assert mask.any(axis=1).all()
-    for p in range(space.seq_len):
-        assert set(np.flatnonzero(mask[p])) == set(space.allowed_tokens(p))
-    for a in _samples(space):
-        for p, t in enumerate(space.encode(a)):
-            assert 0 < t < space.vocab_size and mask[p, t]
-    # a forbidden token anywhere makes decoding fail
-    tokens = space.encode(_samples(space, 1)[0])
-    for p in range(space.seq_len):
-        bad = [t for t in range(space.vocab_size) if not mask[p, t]]
-        broken = list(tokens)
-        broken[p] = bad[0]
-        assert space.decode(broken) is None
-    assert space.decode(tokens[:-1]) is None
+class TestNB201(SpaceContract):
+    def make_space(self):
+        return nasbench201_space()
 
 
-def test_config_round_trip(space):
-    choices = space.choices()
-    for a in _samples(space):
-        cfg = space.to_config(a)
-        assert set(cfg) == set(choices)
-        assert all(cfg[k] in choices[k] for k in cfg)
-        assert space.key(space.from_config(cfg)) == space.key(a)
-        assert space.key(space.arch_of({**cfg, "lr": 0.1, "seed": 3})) == space.key(a)
+class TestMobileNetV2(SpaceContract):
+    def make_space(self):
+        return MobileNetV2Space(resolution=64, num_classes=10)
 
 
-def test_from_config_errors_name_the_keys(space):
-    cfg = space.to_config(_samples(space, 1)[0])
-    first, second = sorted(cfg)[:2]
-    missing = {k: v for k, v in cfg.items() if k not in (first, second)}
-    with pytest.raises(InvalidConfigError) as e:
-        space.from_config(missing)
-    msg = str(e.value)
-    assert "\n" not in msg and f"missing keys ['{first}', '{second}']" in msg and "extra keys []" in msg
-    with pytest.raises(InvalidConfigError) as e:
-        space.from_config({**cfg, "bogus": 1})
-    assert "\n" not in str(e.value) and "extra keys ['bogus']" in str(e.value)
-    with pytest.raises(InvalidConfigError) as e:
-        space.from_config({**cfg, first: "not-a-choice"})
-    assert "\n" not in str(e.value) and f"{first}='not-a-choice'" in str(e.value)
-    assert issubclass(InvalidConfigError, ValueError)
+class TestTTS(SpaceContract):
+    def make_space(self):
+        return TTSSpace(n_encoder=3, n_decoder=2)
+
+
+class TestTuneParamSpace(SpaceContract):
+    def make_space(self):
+        return CategoricalSpace(PARAM_SPACE)
+
+
+class TestConstrainedCategorical(SpaceContract):
+    """Hooks: a canonical key, a constraint and a cost."""
+
+    def make_space(self):
+        return CategoricalSpace(
+            {"a": tune.choice([1, 2, 3, 4]), "b": tune.choice([1, 2, 3, 4]), "c": tune.choice(["x", "y"])},
+            key=lambda cfg: (min(cfg["a"], cfg["b"]), max(cfg["a"], cfg["b"]), cfg["c"]),
+            constraint=lambda cfg: cfg["a"] + cfg["b"] <= 6 or f"a + b = {cfg['a'] + cfg['b']} > 6",
+            flops=lambda cfg: cfg["a"] * cfg["b"],
+        )
 
 
 def _one_edit_keys(space, arch) -> set:
@@ -144,13 +135,6 @@ def test_restricted_neighbours_exist_for_most_cells(nb101_data):
     assert len(with_nbrs) >= 10
     for a in with_nbrs[:3]:
         assert all(nb101_data.key(b) in nb101_data.dataset for b in nb101_data.neighbours(a))
-
-
-def test_mutate_gives_a_valid_different_cell(space):
-    rng = np.random.default_rng(5)
-    for a in _samples(space, 6, seed=2):
-        b = space.mutate(a, rng)
-        assert space.is_valid(b) and space.key(b) != space.key(a)
 
 
 # -- NAS-Bench-101 specifics ---------------------------------------------------------------

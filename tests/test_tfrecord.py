@@ -23,7 +23,7 @@ import pytest
 
 from seminas_tune.data import DataChecksumError, load_nasbench101
 from seminas_tune.nasbench import api
-from seminas_tune.nasbench.tfrecord import (
+from seminas_tune.data.tfrecord import (
     TFRecordError,
     cache_path,
     load_official,

@@ -16,6 +16,11 @@ import pandas as pd
 PACKAGE_DATA = Path(__file__).resolve().parent
 
 
+
+class OutOfDomainError(Exception):
+    """A cell is outside the NB-101 space or not in the data (the official API's name)."""
+
+
 class DataChecksumError(RuntimeError):
     """A data file does not match its recorded SHA-256."""
 
@@ -130,8 +135,6 @@ class NASBench101Data:
         Raises:
             OutOfDomainError: the data has no row for ``module_hash``.
         """
-        from seminas_tune.nasbench.api import OutOfDomainError
-
         if module_hash not in self.fixed.index:
             raise OutOfDomainError(f"cell {module_hash} is not in the data ({self.name}, {len(self)} cells)")
         row = self.fixed.loc[module_hash]
@@ -175,27 +178,6 @@ def nb101_from_wide(table: pd.DataFrame, name: str) -> NASBench101Data:
         })
         parts.append(part[part["validation_accuracy"].notna()])
     return NASBench101Data(fixed, pd.concat(parts, ignore_index=True), name)
-
-
-@functools.lru_cache(maxsize=4)
-def load_nasbench101(path: str | None = None) -> NASBench101Data:
-    """NB-101 data: the bundled 30,001-cell table (``path=None``), an official tfrecord, or a
-    cache written from one (``*.seminas.parquet``).
-
-    Raises:
-        DataChecksumError: a bundled file or cache does not match its checksum.
-        FileNotFoundError: ``path`` does not exist.
-    """
-    if path is None:
-        table = pd.read_parquet(bundled_file("nb101_30k.parquet"))
-        data = nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
-        data.source = "bundled"
-        return data
-    from seminas_tune.nasbench.tfrecord import load_official
-
-    data = load_official(path)
-    data.source = str(path)
-    return data
 
 
 @dataclass

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from seminas_tune.data.tables import OutOfDomainError
+from seminas_tune.data.tfrecord import load_nasbench101
 from seminas_tune.nasbench.graph import NB101_OPS, hash_module, labels_of, prune
 
 INPUT = "input"
@@ -26,9 +28,6 @@ MAXPOOL3X3 = "maxpool3x3"
 MAX_VERTICES = 7
 MAX_EDGES = 9
 
-
-class OutOfDomainError(Exception):
-    """A model spec lies outside the NAS-Bench-101 space (the official API's name)."""
 
 
 class ModelSpec:
@@ -127,7 +126,6 @@ class NASBench:
     """
 
     def __init__(self, dataset_file: str | None = None, seed: int | None = None):
-        from seminas_tune.data import load_nasbench101
 
         self.dataset = load_nasbench101(dataset_file)
         self._rng = random.Random(seed)

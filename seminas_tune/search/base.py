@@ -122,7 +122,7 @@ class ArchSearcher(Searcher):
             raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
         super().__init__(metric=metric, mode=mode)
         self.resolution = resolution
-        self.space: SearchSpace | None = None
+        self._space: SearchSpace | None = None
         self._space_from_tune = False
         self.max_queries = max_queries
         self.seed = seed
@@ -211,15 +211,21 @@ class ArchSearcher(Searcher):
             space = CategoricalSpace(space, resolution=self.resolution)
         elif not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a SearchSpace or a Tune param_space dict, got {type(space).__name__}")
-        self.space, self._space_from_tune = space, from_tune
+        self._space, self._space_from_tune = space, from_tune
         self._points = [self._checked_arch(p) for p in self._raw_points]
+
+    @property
+    def space(self) -> SearchSpace:
+        """The space searched (raises ValueError until one is known)."""
+        if self._space is None:
+            raise ValueError(f"{type(self).__name__} has no search space: pass space=... (a SearchSpace or a Tune "
+                             f"param_space dict) or give Tuner(param_space=...)")
+        return self._space
 
     def _check_ready(self) -> None:
         """Raise ValueError when the searcher lacks a space, metric or mode."""
         name = type(self).__name__
-        if self.space is None:
-            raise ValueError(f"{name} has no search space: pass space=... (a SearchSpace or a Tune "
-                             f"param_space dict) or give Tuner(param_space=...)")
+        _ = self.space
         if self._metric is None or self._mode is None:
             raise ValueError(f"{name} has no metric/mode: Tune hands TuneConfig's to a searcher only with "
                              f"a non-empty param_space; pass metric=... and mode=... to the searcher")
@@ -298,7 +304,7 @@ class ArchSearcher(Searcher):
         if mode:
             self._mode = mode
         domains = tune_domains(config or {})
-        if self.space is None:
+        if self._space is None:
             if domains:
                 self._use_space(config, from_tune=True)
         elif not self._space_from_tune:
@@ -429,7 +435,7 @@ class ArchSearcher(Searcher):
     # -- checkpointing -------------------------------------------------------------------
     # Not checkpointed: the live job, and the space (the restoring instance brings its own;
     # a table-backed space is megabytes).
-    _TRANSIENT = ("_job", "_job_request", "space", "_journal")
+    _TRANSIENT = ("_job", "_job_request", "_space", "_journal")
 
     def get_state(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
@@ -452,9 +458,9 @@ class ArchSearcher(Searcher):
                 f"restore it with the searcher class that wrote it"
             )
         inner = state["state"]
-        if self.space is None and "space" in inner:
-            self.space = inner["space"]
-        if self.space is None or state["space"] != _space_signature(self.space):
+        if self._space is None and "space" in inner:
+            self._space = inner["space"]
+        if self._space is None or state["space"] != _space_signature(self._space):
             raise CheckpointError(
                 f"checkpoint was written for the space {state['space'][0]!r} with other decisions; "
                 f"restore it into a searcher built on the same space"
@@ -472,8 +478,10 @@ class ArchSearcher(Searcher):
 
         Checkpoints are pickles: load them only from your own experiment's storage.
         """
+        from ray import cloudpickle  # a CategoricalSpace's hooks may be lambdas
+
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
+            cloudpickle.dump(self.get_state(), f)
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Tune's state save. The first one reveals the experiment's storage directory: the
@@ -509,7 +517,7 @@ class ArchSearcher(Searcher):
         evaluated twice. Returns how many trials each case concerned.
         """
         counts = {"completed": 0, "resuggested": 0, "adopted": 0}
-        for tid, key in list(self._pending.items()):
+        for tid in list(self._pending):
             t = trials.get(tid)
             if t is None:
                 self._journal.append(journal.requeue(tid))

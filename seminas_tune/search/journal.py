@@ -22,10 +22,7 @@ import json
 import logging
 import os
 import zlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from seminas_tune.search.base import ArchSearcher
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +141,9 @@ def requeue(trial_id: str) -> dict:
     return {"op": "requeue", "trial_id": trial_id}
 
 
-def replay(searcher: ArchSearcher, records: list[dict]) -> int:
-    """Apply to ``searcher`` (restored from an older checkpoint) the journal records it does not
+def replay(searcher: Any, records: list[dict]) -> int:
+    """Apply to ``searcher`` (an ``ArchSearcher`` restored from an older checkpoint; not
+    imported here, which would be an import cycle) the journal records it does not
     know: a suggested trial becomes pending, a completion is recorded, a trial an earlier restore
     gave up (Tune never ran it) is given up again. A suggestion whose cell the searcher already
     holds under another trial id (a run Tune restarted from scratch) is skipped. Returns how

@@ -24,7 +24,7 @@ import pandas as pd
 
 import crc32c as _crc32c
 
-from seminas_tune.data.tables import NASBench101Data, sha256_of, verify_sha256
+from seminas_tune.data.tables import NASBench101Data, bundled_file, nb101_from_wide, sha256_of, verify_sha256
 
 
 class TFRecordError(ValueError):
@@ -179,3 +179,22 @@ def load_official(path: str | Path) -> NASBench101Data:
     metrics = merged[["hash", "epochs", "repeat", "train_accuracy", "validation_accuracy",
                       "test_accuracy", "training_time"]]
     return NASBench101Data(fixed, metrics.reset_index(drop=True), f"NB-101 official ({path.name})")
+
+
+@functools.lru_cache(maxsize=4)
+def load_nasbench101(path: str | None = None) -> NASBench101Data:
+    """NB-101 data: the bundled 30,001-cell table (``path=None``), an official tfrecord, or a
+    cache written from one (``*.seminas.parquet``).
+
+    Raises:
+        DataChecksumError: a bundled file or cache does not match its checksum.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    if path is None:
+        table = pd.read_parquet(bundled_file("nb101_30k.parquet"))
+        data = nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
+        data.source = "bundled"
+        return data
+    data = load_official(path)
+    data.source = str(path)
+    return data
