@@ -168,25 +168,33 @@ def child(args) -> int:
 # ---------------------------------------------------------------------------- the checks
 def check(args, storage: str, eval_log: str) -> dict:
     """The end-of-run checks, from what is on disk: the experiment (trial table, searcher
-    checkpoint) and the evaluation log."""
+    checkpoint and journal, trial folders) and the evaluation log.
+
+    A query is a trial in Tune's final table or a finished trial the table lost but the
+    searcher's journal records (its result is in its own folder and in the searcher's pool;
+    Tune's ``ResultGrid`` does not show it: no searcher can add a trial to Tune's table)."""
     from ray.tune import ExperimentAnalysis
 
+    from seminas_tune.search.journal import JOURNAL_TMPL, decode
+    from seminas_tune.search.resume import tune_trials
     from trainables.nasbench import nasbench101_space
 
     space = nasbench101_space()
     exp = os.path.join(storage, EXPERIMENT)
-    analysis = ExperimentAnalysis(exp)
-    trials = analysis.trials
-    statuses = {}
-    for t in trials:
-        statuses[t.status] = statuses.get(t.status, 0) + 1
+    trials = {t.trial_id: (t.status, t.config, t.last_result) for t in ExperimentAnalysis(exp).trials}
+    statuses: dict = {}
+    for status, _, _ in trials.values():
+        statuses[status] = statuses.get(status, 0) + 1
+    journaled = [r for f in Path(exp).glob(JOURNAL_TMPL.format("*")) for r in decode(f.read_bytes())[0]]
+    completed = {r["trial_id"] for r in journaled if r["op"] == "complete"}
+    outside = {tid: (None, t.config, t.last_result) for tid, t in tune_trials(exp).items()
+               if tid not in trials and tid in completed}
     keys, values = [], {}
-    for t in trials:
-        arch = space.from_config({k: t.config[k] for k in space.choices()})
-        k = space.key(arch)
+    for _, config, last in [*trials.values(), *outside.values()]:
+        k = space.key(space.arch_of(config))
         keys.append(k)
-        if t.last_result and "val_accuracy" in t.last_result:
-            values[k] = float(t.last_result["val_accuracy"])
+        if last and "val_accuracy" in last:
+            values[k] = float(last["val_accuracy"])
     searcher = make_searcher(args.searcher, args.max_queries, args.seed + 12345)  # a blank instance
     searcher.restore_from_dir(exp)
     pool = {o.key: o.value for o in searcher.observations}
@@ -197,13 +205,16 @@ def check(args, storage: str, eval_log: str) -> dict:
         by_key.setdefault(e["key"], []).append(e["trial_id"])
     dup_queries = {k: ids for k, ids in by_key.items() if len(set(ids)) > 1}
     reruns = sum(len(ids) - len(set(ids)) for ids in by_key.values())
-    orphans = sorted({e["trial_id"] for e in log} - {t.trial_id for t in trials})
+    orphans = sorted({e["trial_id"] for e in log} - set(trials))
+    lost = [tid for tid in orphans if tid not in outside]  # evaluated, known to neither Tune nor searcher
 
     missing = [k for k in values if k not in pool]
     mismatched = [k for k, v in values.items() if k in pool and pool[k] != v]
+    queries = len(trials) + len(outside)
     out = {
         "trials": len(trials),
         "statuses": statuses,
+        "finished_trials_only_in_journal": len(outside),
         "distinct_keys": len(set(keys)),
         "searcher_suggested": searcher.num_suggested,
         "searcher_observed": len(searcher.observations),
@@ -212,15 +223,16 @@ def check(args, storage: str, eval_log: str) -> dict:
         "reruns_same_trial": reruns,
         "keys_evaluated_by_two_trials": len(dup_queries),
         "orphan_trials_in_log": len(orphans),
+        "orphans_known_to_nobody": len(lost),
         "results_missing_from_pool": len(missing),
         "results_with_other_value_in_pool": len(mismatched),
     }
     out["checks"] = {
-        "finished": statuses == {"TERMINATED": args.max_queries},
-        "exactly_max_queries": (len(trials) == args.max_queries and searcher.num_suggested == args.max_queries
+        "finished": statuses == {"TERMINATED": len(trials)},
+        "exactly_max_queries": (queries == args.max_queries and searcher.num_suggested == args.max_queries
                                 and len(searcher.observations) == args.max_queries),
         "each_cell_once": len(set(keys)) == len(keys) and not dup_queries,
-        "no_result_missing": not missing and not mismatched and len(values) == len(trials),
+        "no_result_missing": not missing and not mismatched and len(values) == queries and not lost,
     }
     return out
 
@@ -472,7 +484,8 @@ def table_row(summary: dict) -> dict:
         "trials": summary["trials"], "evaluations logged": summary["evaluations_logged"],
         "re-runs same id": summary["reruns_same_trial"],
         "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
-        "orphans in log": summary["orphan_trials_in_log"],
+        "orphans in log / only in journal": f"{summary['orphan_trials_in_log']} / "
+                                            f"{summary.get('finished_trials_only_in_journal', 0)}",
         "results lost": summary["results_missing_from_pool"] + summary["results_with_other_value_in_pool"],
         "checks": "pass" if all(summary["checks"].values()) else
                   "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
@@ -485,6 +498,17 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def recheck(args, path: Path) -> int:
+    """Recompute the end-of-run checks of a finished run into its summary; print its row."""
+    summary = json.loads(path.read_text())
+    work = Path(summary["workdir"])
+    run_args = argparse.Namespace(**{**vars(args), **{k: summary[k] for k in ("searcher", "seed", "max_queries")}})
+    summary.update(check(run_args, str(work / "storage"), str(work / "evaluations.jsonl")))
+    path.write_text(json.dumps(summary, indent=1))
+    print(markdown_table([table_row(summary)]))
+    return 0 if all(summary["checks"].values()) else 1
 
 
 def main(argv=None) -> int:
@@ -500,6 +524,8 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default=None, help="run folder (default: a new temp dir)")
     p.add_argument("--json", default=None, help="write the summary here")
     p.add_argument("--json-dir", default=None, help="with --seeds: write <searcher>_seed<N>.json here")
+    p.add_argument("--recheck", metavar="SUMMARY_JSON", default=None,
+                   help="recompute the checks of a finished run (from its workdir) into its JSON summary")
     # driver-only
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
@@ -510,6 +536,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.child:
         return child(args)
+    if args.recheck:
+        return recheck(args, Path(args.recheck))
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     summaries = []
     for seed in seeds:
