@@ -22,11 +22,15 @@ Every evaluation the trainable performs is appended to an evaluation log (trial_
 the checks see the runs the kills cut short too. At the end the checks are:
 
 1. the run finishes (the last driver exits 0 and Tune reports every trial terminated);
-2. exactly ``max_queries`` trials, and the searcher suggested and observed exactly that many;
-3. every cell is evaluated once (canonical key): the trials' keys are distinct, and no key was
+2. exactly ``max_queries`` queries, and the searcher suggested and observed exactly that many.
+   A query is a trial in Tune's final table, or a finished trial the table lost (a kill inside
+   Tune's non-atomic write of its table loses a driver session's trials) that the searcher's
+   journal records as completed, with its result in its own folder;
+3. every cell is evaluated once (canonical key): the queries' keys are distinct, and no key was
    evaluated under two different trial_ids in the evaluation log (a re-run of the same trial
    after a kill is not a new query; it is counted separately);
-4. every completed result is in the searcher's pool, with the same value.
+4. every completed result is in the searcher's pool, with the same value, and every trial the
+   evaluation log names is known to Tune's table or to the journal.
 
 Usage::
 
