@@ -485,7 +485,7 @@ def table_row(summary: dict) -> dict:
         "moments: compl./train./random/start": "/".join(map(str, moments)),
         "files repaired / sessions dropped": f"{repairs} / {dropped}",
         "reconciled: journal/completed/requeued/adopted": "/".join(map(str, reconciled)),
-        "trials": summary["trials"], "evaluations logged": summary["evaluations_logged"],
+        "trials in Tune's table": summary["trials"], "evaluations logged": summary["evaluations_logged"],
         "re-runs same id": summary["reruns_same_trial"],
         "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
         "orphans in log / only in journal": f"{summary['orphan_trials_in_log']} / "
