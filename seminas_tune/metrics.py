@@ -6,8 +6,8 @@ positions), one sentence at a time, without padding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -271,3 +271,14 @@ def test_a_tune_algorithm_is_one_table_entry(monkeypatch):
     # its own stream, not basic's: the stream is derived from the name
     basic_rows, _ = B.run_unit(_unit("nb201-cifar10", "basic", 0, 10))
     assert [r["key"] for r in rows] != [r["key"] for r in basic_rows]
+
+
+def test_presets_reach_our_searchers_and_dotted_settings_start_from_them():
+    s = B.parse_sets([], ["seminas", "re", "optuna"], "paper")
+    assert s["seminas"]["preset"] == "paper" and s["re"]["preset"] == "paper" and "preset" not in s["optuna"]
+    paper = B.our_kwargs(s["seminas"], "seminas", 300)
+    assert paper["controller"].schedule == "reference" and paper["controller"].num_threads == 1
+    default = B.our_kwargs(B.parse_sets([], ["seminas"])["seminas"], "seminas", 300)
+    assert default["controller"].labeled_steps == 20, "controller.num_threads=1 must not reset the preset's schedule"
+    with pytest.raises(SystemExit):
+        B.make_parser().parse_args(["--preset", "fast"])

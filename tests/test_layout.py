@@ -84,3 +84,23 @@ def test_one_version_string():
     from importlib.metadata import version
 
     assert seminas_tune.__version__ == version("seminas-tune")
+
+
+def _run(*cmd: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", *cmd], cwd=ROOT.parent, capture_output=True, text=True, timeout=900)
+
+
+def test_ruff_lint_and_format_are_clean():
+    lint = _run("ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    fmt = _run("ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+def test_public_api_type_checks():
+    """mypy over what users import: the package root, searchers, spaces and contract suites."""
+    done = _run("mypy", "seminas_tune/__init__.py", "seminas_tune/search", "seminas_tune/spaces", "seminas_tune/testing")
+    assert done.returncode == 0, done.stdout[-3000:]

@@ -104,8 +104,24 @@ def test_arguments_are_keyword_only_and_shared_ones_written_once():
     with pytest.raises(TypeError):
         SEARCHERS["re"](nasbench101_space())
     params = searcher_parameters(SEARCHERS["nao"])
-    assert params["num_unlabeled"].default == 0 and params["metric"].default is None
-    assert {"space", "max_queries", "seed", "num_initial", "controller"} <= set(params)
+    assert params["num_unlabeled"].default is None and params["metric"].default is None
+    assert {"space", "max_queries", "seed", "preset", "num_initial", "controller"} <= set(params)
+
+
+def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
+    s = SEARCHERS["seminas"](max_queries=300)
+    assert (s.num_initial, s.num_new, s.new_fraction, s.local_fraction, s.num_unlabeled) == (40, 30, 0.25, 0.25, 2000)
+    assert (s.controller.labeled_steps, s.controller.joint_steps) == (20, 20)
+    small = SEARCHERS["seminas"](max_queries=50)
+    assert small.num_initial == 10 and small.num_new == 7, "a small budget starts from a fifth of it"
+    assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
+    paper = SEARCHERS["seminas"](max_queries=300, preset="paper")
+    assert (paper.num_initial, paper.num_new, paper.num_unlabeled, paper.controller.schedule) == (100, 100, 10_000, "reference")
+    assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
+    re = SEARCHERS["seminas_re"](max_queries=300)
+    assert (re.population_size, re.children_per_step, re.evals_per_step) == (50, 1000, 100)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        SEARCHERS["re"](preset="fast")
 
 
 @pytest.mark.parametrize("name", ALL)

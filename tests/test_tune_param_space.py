@@ -79,3 +79,57 @@ def test_asha_labels_are_compared_at_one_fidelity(ray_session, tmp_path):
     for o in labels:  # each label is the trial's own value at that fidelity, not its last one
         assert o.value == pytest.approx(synthetic_objective(searcher.space.to_config(o.arch))["val_accuracy"] - 1.0)
     assert [o.fidelity for o in searcher.observations if o.fidelity] != [1.0] * len(labels)
+
+
+_CRASHING_RUN = """
+import os, sys
+import ray
+from ray import tune
+from seminas_tune import SemiNASSearcher
+from tests.test_searcher_contract import PARAM_SPACE, SMALL, synthetic_objective
+
+
+def trainable(config):
+    tune.report({"acc": synthetic_objective(config)["val_accuracy"]})
+
+
+class DieAfterSeven(tune.Callback):
+    def __init__(self):
+        self.n = 0
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.n += 1
+        if self.n == 7 and os.environ.get("DIE_AFTER_SEVEN"):  # restored with the run, so ask
+            os._exit(3)  # the driver dies without a word, as a killed process does
+
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+storage = sys.argv[2]
+if sys.argv[1] == "first":
+    searcher = SemiNASSearcher(max_queries=14, seed=0, **SMALL["seminas"])
+    tuner = tune.Tuner(trainable, param_space=PARAM_SPACE, tune_config=tune.TuneConfig(
+        search_alg=searcher, num_samples=-1, metric="acc", mode="max", max_concurrent_trials=2),
+        run_config=tune.RunConfig(storage_path=storage, name="exp", callbacks=[DieAfterSeven()], verbose=0))
+else:
+    tuner = tune.Tuner.restore(os.path.join(storage, "exp"), trainable, resume_unfinished=True)
+df = tuner.fit().get_dataframe()
+print("RESULT", len(df), len(df[[c for c in df.columns if c.startswith("config/")]].drop_duplicates()))
+"""
+
+
+def test_a_param_space_search_resumes_after_the_driver_dies(tmp_path):
+    """The searcher's space came from param_space: Tuner.restore brings it back and the search
+    ends at max_queries with every config distinct."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    run = [sys.executable, "-c", _CRASHING_RUN]
+    first = subprocess.run([*run, "first", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "DIE_AFTER_SEVEN": "1"})
+    assert first.returncode == 3, first.stderr[-2000:]
+    second = subprocess.run([*run, "again", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "RESULT 14 14" in second.stdout

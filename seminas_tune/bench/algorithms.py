@@ -18,6 +18,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from seminas_tune.bench.common import METRIC, BenchError
+from seminas_tune.search.presets import preset_settings
 
 
 class BasicVariantSearcher(Searcher):
@@ -195,11 +196,12 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_sets(items: list[str], labels: list[str]) -> dict[str, dict[str, Any]]:
+def parse_sets(items: list[str], labels: list[str], preset: str = "default") -> dict[str, dict[str, Any]]:
     """``["seminas.controller.joint_steps=100", ...]`` -> per-label flat settings.
 
     A setting for a base name (``seminas.x=1``) applies to its tagged labels (``seminas@a``) too;
-    a tagged one overrides it. Raises :class:`BenchError` on a malformed or unknown setting.
+    a tagged one overrides it. ``preset`` (other than the default) goes to each of our searchers.
+    Raises :class:`BenchError` on a malformed or unknown setting.
     """
     base: dict[str, dict] = {}
     for item in items:
@@ -214,7 +216,8 @@ def parse_sets(items: list[str], labels: list[str]) -> dict[str, dict[str, Any]]
     out = {}
     for label in labels:
         b = base_algorithm(label)
-        s = {**default_settings(b), **base.get(b, {})}
+        chosen = {"preset": preset} if preset != "default" and b in ours() else {}
+        s = {**default_settings(b), **chosen, **base.get(b, {})}
         if label != b:
             s.update(base.get(label, {}))
         validate_settings(b, s)
@@ -260,14 +263,16 @@ def _set_path(obj: Any, path: list[str], value: Any) -> Any:
     return dataclasses.replace(obj, **{head: _set_path(getattr(obj, head), path[1:], value)})
 
 
-def our_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
-    """Searcher keyword arguments from flat dotted settings (dataclass arguments built up)."""
+def our_kwargs(settings: dict[str, Any], alg: str = "", budget: int = 300) -> dict[str, Any]:
+    """Searcher keyword arguments from flat dotted settings; a dotted one (``controller.x``)
+    changes the object the searcher's preset gives it for ``budget`` queries."""
+    preset = preset_settings(alg, settings.get("preset", "default"), budget)
     kwargs: dict[str, Any] = {}
     for path, value in settings.items():
         head, *rest = path.split(".")
         if rest:
             if head not in kwargs:
-                kwargs[head] = _dataclass_args()[head]()
+                kwargs[head] = preset.get(head) or _dataclass_args()[head]()
             kwargs[head] = _set_path(kwargs[head], rest, value)
         else:
             kwargs[head] = value
@@ -284,7 +289,7 @@ def build_searcher(label: str, space: Any, seed: int, budget: int, settings: dic
     settings = dict(settings)
     if alg in ours():
         return ours()[alg](space=space, metric=METRIC, mode="max", max_queries=budget, seed=seed,
-                           background=background, **our_kwargs(settings))
+                           background=background, **our_kwargs(settings, alg, budget))
     if alg not in TUNE_ALGORITHMS:
         raise BenchError(f"unknown algorithm {label!r}: choose from {', '.join([*ours(), *TUNE_ALGORITHMS])}")
     # Tune's searchers get their own stream per (seed, name): BasicVariantGenerator seeded like

@@ -37,6 +37,7 @@ from seminas_tune.bench.units import (
     run_units,
     unit_is_done,
 )
+from seminas_tune.search.presets import PRESETS
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -61,6 +62,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--driver", choices=["inline", "tune"], default="inline")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (inline driver)")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
+    p.add_argument("--preset", choices=PRESETS, default="default",
+                   help="settings of our searchers: 'default' (sized from the budget) or 'paper' (default: default)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="ALG.PATH=VALUE",
                    help="algorithm setting, e.g. seminas.num_unlabeled=2000, seminas.controller.joint_steps=100")
     p.add_argument("--invalid-factor", type=float, default=50.0,
@@ -127,7 +130,7 @@ def run(argv: list[str] | None = None) -> dict:
     builtin_budget = args.budget if args.builtin_budget is None else args.builtin_budget
     benchmarks, labels = _comma_list(args.benchmarks), _comma_list(args.algorithms)
     _check_args(args, benchmarks, labels, status, builtin_seeds, builtin_budget)
-    settings = parse_sets(args.sets, labels)
+    settings = parse_sets(args.sets, labels, args.preset)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n_seeds = {a: args.seeds if is_ours(a) else builtin_seeds for a in labels}

@@ -13,9 +13,9 @@ import math
 import os
 import re
 import wave
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -259,7 +259,7 @@ class Batch:
     mel_lens: torch.Tensor  # (B,)
     texts: list[str]
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         return Batch(self.tokens.to(device), self.token_lens.to(device), self.mel.to(device),
                      self.mel_lens.to(device), self.texts)
 

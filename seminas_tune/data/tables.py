@@ -68,12 +68,15 @@ class NASBench101Data:
         metrics: one row per (hash, epochs, repeat): ``train_accuracy``,
             ``validation_accuracy``, ``test_accuracy``, ``training_time`` (NaN when absent).
         name: short description of the source.
+        source: ``"bundled"`` or the file it was read from.
+        loader: ``(function, args)`` that loads it again; pickles carry this instead of tables.
     """
 
     fixed: pd.DataFrame
     metrics: pd.DataFrame
     name: str = "nasbench101"
     source: str | None = None
+    loader: tuple | None = None
     _by_hash: dict = field(default=None, init=False, repr=False)
     _final: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -98,8 +101,8 @@ class NASBench101Data:
     def __reduce__(self):
         # Pickles (searcher checkpoints, Ray task payloads) carry where the data comes from,
         # not megabytes of tables; loading is cached per process.
-        if self.source is not None:
-            return load_nasbench101, (None if self.source == "bundled" else self.source,)
+        if self.loader is not None:
+            return self.loader
         return object.__reduce__(self)
 
     def mean_metric(self, column: str = "validation_accuracy", epochs: int = 108) -> pd.Series:

@@ -16,13 +16,13 @@ import os
 import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
-
-import numpy as np
-import pandas as pd
+from typing import BinaryIO
 
 import crc32c as _crc32c
+import numpy as np
+import pandas as pd
 
 from seminas_tune.data.tables import NASBench101Data, bundled_file, nb101_from_wide, sha256_of, verify_sha256
 
@@ -193,8 +193,8 @@ def load_nasbench101(path: str | None = None) -> NASBench101Data:
     if path is None:
         table = pd.read_parquet(bundled_file("nb101_30k.parquet"))
         data = nb101_from_wide(table, "NB101-30k (bundled, nbvis)")
-        data.source = "bundled"
+        data.source, data.loader = "bundled", (load_nasbench101, (None,))
         return data
     data = load_official(path)
-    data.source = str(path)
+    data.source, data.loader = str(path), (load_nasbench101, (path,))
     return data

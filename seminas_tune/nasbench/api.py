@@ -12,7 +12,8 @@ script runs unchanged::
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,10 @@ class ModelSpec:
             not match ``ops``.
     """
 
+    matrix: Any  # np.ndarray, or None for an invalid cell (as in the official API)
+    ops: Any  # list[str], or None likewise
+    _key: str  # the module hash, cached by NASBench101Space.key
+
     def __init__(self, matrix: Any, ops: list[str], data_format: str = "channels_last"):
         m = np.array(matrix)
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
@@ -67,7 +72,7 @@ class ModelSpec:
             self.valid_spec = True
 
     @classmethod
-    def of_pruned(cls, matrix: np.ndarray, ops: list[str]) -> "ModelSpec":
+    def of_pruned(cls, matrix: np.ndarray, ops: list[str]) -> ModelSpec:
         """A spec from a cell already known to be valid and pruned (a stored NB-101 graph),
         without re-checking it: five times faster, for sampling thousands of cells."""
         spec = cls.__new__(cls)

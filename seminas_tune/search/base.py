@@ -16,12 +16,14 @@ import math
 import pickle
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 from ray.tune.search import Searcher
 
 from seminas_tune.search import journal
+from seminas_tune.search.presets import PRESETS, resolve
 from seminas_tune.search.resume import TuneTrial, read_table, storage_dir, tune_trials
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
@@ -94,6 +96,9 @@ class ArchSearcher(Searcher):
             When trials end at different values of it (a scheduler stopped some early), labels
             are compared at the highest value every finished trial reached; None: always the
             last result.
+        preset: where the searcher's own settings left as None come from:
+            ``"default"`` (the best we know, sized from ``max_queries``) or ``"paper"``; see
+            :mod:`seminas_tune.search.presets`.
         background: ``"auto"`` runs heavy jobs (controller training) as Ray tasks when Ray is
             initialised, else inline; ``"ray"`` or ``"inline"`` force one.
     """
@@ -110,8 +115,11 @@ class ArchSearcher(Searcher):
         max_flops: float | None = None,
         resolution: int = 10,
         fidelity: str | None = "training_iteration",
+        preset: str = "default",
         background: str = "auto",
     ):
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
         if mode not in ("max", "min", None):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if not isinstance(max_queries, int) or max_queries < 1:
@@ -128,6 +136,7 @@ class ArchSearcher(Searcher):
         self.seed = seed
         self.max_flops = max_flops
         self.fidelity = fidelity
+        self.preset = preset
         self.background = background
         self.rng = np.random.default_rng(seed)
         self._raw_points = list(points_to_evaluate or [])
@@ -148,7 +157,14 @@ class ArchSearcher(Searcher):
         if space is not None:
             self._use_space(space, from_tune=isinstance(space, dict))
 
+    #: Short name (the CLI's and the harness's) that selects this searcher's presets.
+    short_name = "random"
+
     # -- helpers for subclasses ----------------------------------------------------------
+    def _settings(self, **given: Any) -> SimpleNamespace:
+        """A subclass's own arguments, those left as None taken from its preset."""
+        return SimpleNamespace(**resolve(self.short_name, self.preset, self.max_queries, given))
+
     @property
     def num_suggested(self) -> int:
         return len(self._proposed)

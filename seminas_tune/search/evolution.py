@@ -24,8 +24,12 @@ class RegularizedEvolutionSearcher(ArchSearcher):
         tournament_size: S.
     """
 
-    def __init__(self, *, population_size: int = 50, tournament_size: int = 10, **kwargs: Any):
+    short_name = "re"
+
+    def __init__(self, *, population_size: int | None = None, tournament_size: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        s = self._settings(population_size=population_size, tournament_size=tournament_size)
+        population_size, tournament_size = s.population_size, s.tournament_size
         if not 1 <= tournament_size <= population_size:
             raise ValueError(
                 f"need 1 <= tournament_size <= population_size, got {tournament_size} and {population_size}"
@@ -83,19 +87,24 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         num_unlabeled, upsample, controller: as for :class:`SemiNASSearcher`.
     """
 
-    def __init__(self, *, children_per_step: int = 100, evals_per_step: int = 10,
-                 num_unlabeled: int = 10_000, upsample: int = 10,
+    short_name = "seminas_re"
+
+    def __init__(self, *, children_per_step: int | None = None, evals_per_step: int | None = None,
+                 num_unlabeled: int | None = None, upsample: int | None = None,
                  controller: ControllerConfig | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        s = self._settings(children_per_step=children_per_step, evals_per_step=evals_per_step,
+                           num_unlabeled=num_unlabeled, upsample=upsample, controller=controller)
+        children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(
                 f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"
             )
         self.children_per_step = children_per_step
         self.evals_per_step = evals_per_step
-        self.num_unlabeled = num_unlabeled
-        self.upsample = upsample
-        self.controller = controller or ControllerConfig()
+        self.num_unlabeled = s.num_unlabeled
+        self.upsample = s.upsample
+        self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
         self._children: list = []

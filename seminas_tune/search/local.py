@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seminas_tune.search.base import ArchSearcher
+from seminas_tune.search.base import ArchSearcher, Observation
 
 
 class LocalSearchSearcher(ArchSearcher):
@@ -18,12 +18,15 @@ class LocalSearchSearcher(ArchSearcher):
         num_initial: random architectures evaluated before the first climb.
     """
 
-    def __init__(self, *, num_initial: int = 10, **kwargs: Any):
+    short_name = "local"
+
+    def __init__(self, *, num_initial: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        num_initial = self._settings(num_initial=num_initial).num_initial
         if num_initial < 1:
             raise ValueError(f"num_initial must be >= 1, got {num_initial}")
         self.num_initial = num_initial
-        self.current = None  # Observation at the centre of the climb
+        self.current: Observation | None = None  # at the centre of the climb
         self.restarts = 0
         self._batch_keys: list = []  # in suggestion order: ties go to the earliest suggested
         self._restart_pending = False

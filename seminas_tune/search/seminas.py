@@ -15,7 +15,7 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def controller_request(searcher: ArchSearcher, labeled: list, **round_args: Any) -> RoundRequest:
+def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
     """The next controller round of a predictor-driven searcher (which holds ``controller``,
     ``num_unlabeled``, ``upsample``, ``controller_state`` and ``iteration``)."""
     return RoundRequest(
@@ -39,7 +39,9 @@ class SemiNASSearcher(ArchSearcher):
     returns None, so Tune's event loop never blocks.
 
     Every argument is keyword-only; the shared ones (space, metric, mode, max_queries, seed,
-    ...) are :class:`~seminas_tune.search.base.ArchSearcher`'s.
+    preset, ...) are :class:`~seminas_tune.search.base.ArchSearcher`'s. An argument left as None
+    comes from the preset (:mod:`seminas_tune.search.presets`; ``"default"`` is sized from the
+    budget, ``"paper"`` is the published setting).
 
     Args:
         num_initial: N, random architectures evaluated first (paper: 100).
@@ -61,36 +63,43 @@ class SemiNASSearcher(ArchSearcher):
     ``RoundRequest.fill_pool`` (10,000), then at random; the counts are in ``history``.
     """
 
+    short_name = "seminas"
+
     def __init__(
         self,
         *,
-        num_initial: int = 100,
-        num_unlabeled: int = 10_000,
-        top_k: int = 100,
-        num_new: int = 100,
-        new_fraction: float = 0.0,
-        upsample: int = 10,
-        local_fraction: float = 0.0,
+        num_initial: int | None = None,
+        num_unlabeled: int | None = None,
+        top_k: int | None = None,
+        num_new: int | None = None,
+        new_fraction: float | None = None,
+        upsample: int | None = None,
+        local_fraction: float | None = None,
         controller: ControllerConfig | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        for name, v in (("num_initial", num_initial), ("top_k", top_k), ("num_new", num_new), ("upsample", upsample)):
+        s = self._settings(num_initial=num_initial, num_unlabeled=num_unlabeled, top_k=top_k, num_new=num_new,
+                           new_fraction=new_fraction, upsample=upsample, local_fraction=local_fraction,
+                           controller=controller)
+        for name in ("num_initial", "top_k", "num_new", "upsample"):
+            v = getattr(s, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(num_unlabeled, int) or num_unlabeled < 0:
-            raise ValueError(f"num_unlabeled must be a non-negative integer, got {num_unlabeled!r}")
-        for name, v, hi in (("new_fraction", new_fraction, 10), ("local_fraction", local_fraction, 1)):
+        if not isinstance(s.num_unlabeled, int) or s.num_unlabeled < 0:
+            raise ValueError(f"num_unlabeled must be a non-negative integer, got {s.num_unlabeled!r}")
+        for name, hi in (("new_fraction", 10), ("local_fraction", 1)):
+            v = getattr(s, name)
             if not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise ValueError(f"{name} must be a number in [0, {hi}], got {v!r}")
-        self.num_initial = num_initial
-        self.num_unlabeled = num_unlabeled
-        self.top_k = top_k
-        self.num_new = num_new
-        self.new_fraction = float(new_fraction)
-        self.upsample = upsample
-        self.local_fraction = float(local_fraction)
-        self.controller = controller or ControllerConfig()
+        self.num_initial = s.num_initial
+        self.num_unlabeled = s.num_unlabeled
+        self.top_k = s.top_k
+        self.num_new = s.num_new
+        self.new_fraction = float(s.new_fraction)
+        self.upsample = s.upsample
+        self.local_fraction = float(s.local_fraction)
+        self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
         self.history: list[dict] = []
@@ -128,7 +137,6 @@ class SemiNASSearcher(ArchSearcher):
 
 
 class NAOSearcher(SemiNASSearcher):
-    """NAO (Luo et al. 2018): SemiNAS without pseudo-labels (``num_unlabeled=0``)."""
+    """NAO (Luo et al. 2018): SemiNAS without pseudo-labels (its presets set ``num_unlabeled=0``)."""
 
-    def __init__(self, *, num_unlabeled: int = 0, **kwargs: Any):
-        super().__init__(num_unlabeled=num_unlabeled, **kwargs)
+    short_name = "nao"

@@ -10,7 +10,8 @@ does better (NB-101 its graph moves, MobileNetV2 its canonical key).
 from __future__ import annotations
 
 import abc
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import numpy as np
 

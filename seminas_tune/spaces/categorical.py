@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from seminas_tune.spaces._tune_grid import grid, tune_domains
 from seminas_tune.spaces.base import SEP, SearchSpace, flatten, value_id
@@ -57,7 +58,7 @@ class CategoricalSpace(SearchSpace):
             self._constants = {k: v for k, v in flatten(param_space).items() if k not in domains
                                and not any(k.startswith(d + SEP) for d in domains)}
         else:
-            self._decisions = {k: list(v) for k, v in decisions.items()}
+            self._decisions = {k: list(v) for k, v in (decisions or {}).items()}
             self._constants = {}
         empty = [k for k, v in self._decisions.items() if not v]
         if not self._decisions or empty:

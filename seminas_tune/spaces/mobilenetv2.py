@@ -14,8 +14,9 @@ geometry alone; :mod:`seminas_tune.supernet.image` builds the same network from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ class MobileNetV2Space(CategoricalSpace):
     def _build_specs(self) -> list[LayerSpec]:
         c = self.config
         size = conv_out(c.resolution, 3, 2)  # stem; the first block keeps the size
-        cin, specs = self.first_block_channels, []
+        cin, specs = self.first_block_channels, list[LayerSpec]()
         for stage, (w, depth, stride) in enumerate(zip(c.stage_widths, c.stage_depths,
                                                        c.stage_strides)):
             cout = self.channels(w)

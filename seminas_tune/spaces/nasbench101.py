@@ -7,7 +7,8 @@ output) for tokens, flat configs and local moves; pruning removes the fillers ag
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,13 +128,20 @@ class NASBench101Space(SearchSpace):
         self._unfiltered = 0
 
     def __setstate__(self, state: dict) -> None:  # caches missing from an older pickle start empty
-        self.__init__(state.get("dataset"))
+        NASBench101Space.__init__(self, state.get("dataset"))
         self.__dict__.update(state)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}, "_from_pruned": {}, "_tokens": {}}
 
     # -- sampling and validity ---------------------------------------------------------
+    def _index(self) -> tuple[dict, np.ndarray]:
+        """(hash -> stored graph, member hashes), loaded on first use."""
+        if self._graphs is None or self._members is None:
+            self._load_graphs()
+        assert self._graphs is not None and self._members is not None
+        return self._graphs, self._members
+
     def _load_graphs(self) -> None:
         """Index the stored graphs: the dataset's, or the bundled list of all 423,624 cells."""
         if self.dataset is not None:
@@ -148,9 +156,7 @@ class NASBench101Space(SearchSpace):
         self._members = np.asarray(f.index)
 
     def _stored_graph(self, module_hash: str) -> tuple[np.ndarray, list[str]]:
-        if self._graphs is None:
-            self._load_graphs()
-        n, adjacency, ops = self._graphs[module_hash]
+        n, adjacency, ops = self._index()[0][module_hash]
         m = np.zeros((n, n), dtype=np.int64)
         m[_TRIU[n]] = np.frombuffer(adjacency.encode(), dtype=np.uint8) - 48
         return m, ops.split(",")
@@ -163,9 +169,8 @@ class NASBench101Space(SearchSpace):
 
     def sample(self, rng: np.random.Generator) -> ModelSpec:
         """A cell drawn uniformly over hashes (of the whole space, or of the data's cells)."""
-        if self._graphs is None:
-            self._load_graphs()
-        return self.spec_of_hash(str(self._members[rng.integers(len(self._members))]))
+        members = self._index()[1]
+        return self.spec_of_hash(str(members[rng.integers(len(members))]))
 
     def invalid_reason(self, arch: ModelSpec) -> str | None:
         if not isinstance(arch, ModelSpec):
@@ -277,10 +282,8 @@ class NASBench101Space(SearchSpace):
             self._unfiltered += 1
             if self._unfiltered < 20_000:  # indexing the table costs about 20,000 md5 hashes
                 return True
-            if self._graphs is None:
-                self._load_graphs()
             self._signatures = {wl_signature(m, labels_of(member_ops))
-                                for m, member_ops in map(self._stored_graph, self._members)}
+                                for m, member_ops in map(self._stored_graph, self._index()[1])}
         return wl_signature_of_lists(preds, succs, labels) in self._signatures
 
     # -- controller tokens --------------------------------------------------------------
@@ -313,7 +316,7 @@ class NASBench101Space(SearchSpace):
         if len(tokens) != self.seq_len:
             return None
         m = np.zeros((_N, _N), dtype=np.int64)
-        ops = [INPUT] + [None] * (_N - 1)
+        ops: list[Any] = [INPUT] + [None] * (_N - 1)
         for (kind, r, c), t in zip(_LAYOUT, tokens):
             if t not in _allowed(kind, c):
                 return None

@@ -6,7 +6,8 @@ An architecture is a tuple of 6 op names in the order of the string form
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from seminas_tune.spaces.categorical import CategoricalSpace
 

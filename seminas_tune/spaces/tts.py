@@ -9,7 +9,8 @@ convolution, causally masked self-attention, unidirectional LSTM); the supernet 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from seminas_tune.spaces.categorical import CategoricalSpace
 

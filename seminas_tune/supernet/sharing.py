@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import ray
 import torch
@@ -86,7 +87,7 @@ class SharingConfig:
     namespace: str = "seminas_tune"
 
 
-def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> "ray.actor.ActorHandle":
+def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> ray.actor.ActorHandle:
     """The experiment's WeightStore, created from ``task.build()`` on first use."""
     try:
         return ray.get_actor(cfg.store_name, namespace=cfg.namespace)

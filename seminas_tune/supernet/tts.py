@@ -18,20 +18,34 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from seminas_tune.data.speech import (CharVocab, MelConfig, MelExtractor, collate, iterate_batches,
-                                      length_batches, load_corpus, save_wav, split_utterances, read_metadata)
+from seminas_tune.data.speech import (
+    CharVocab,
+    MelConfig,
+    MelExtractor,
+    collate,
+    iterate_batches,
+    length_batches,
+    load_corpus,
+    read_metadata,
+    save_wav,
+    split_utterances,
+)
 from seminas_tune.metrics import alignment_report, diagonal_focus_rate, word_ids_of_text
 from seminas_tune.spaces.tts import TTSSpace
 from seminas_tune.supernet.sharing import SupernetTask, supernet_from_store
 from seminas_tune.supernet.tts_net import (  # noqa: F401 - re-exported
-    TTSModelConfig, TTSNet, TTSOutput, guided_attention_loss, tts_loss,
+    TTSModelConfig,
+    TTSNet,
+    TTSOutput,
+    guided_attention_loss,
+    tts_loss,
 )
 
 
@@ -78,7 +92,7 @@ class TTSTaskConfig:
     seed: int = 0
 
     @classmethod
-    def tiny(cls, data_root: str, **overrides) -> "TTSTaskConfig":
+    def tiny(cls, data_root: str, **overrides) -> TTSTaskConfig:
         """A CPU-sized task (2 + 2 layers, width 16, 32 mel bins) for tests and ``--smoke`` runs."""
         model = TTSModelConfig(n_encoder=2, n_decoder=2, d_model=16, ffn_mult=2, n_mels=32, attn_heads=2,
                                prenet_dim=16, postnet_channels=16, postnet_layers=2)
@@ -192,8 +206,10 @@ def export_architecture(supernet: TTSNet, arch: Sequence[str]) -> TTSNet:
     return static
 
 
-def save_tts_model(model: TTSNet, path: str | Path, mel: MelConfig = MelConfig()) -> Path:
-    """Save a static model with everything :func:`load_tts_model` needs."""
+def save_tts_model(model: TTSNet, path: str | Path, mel: MelConfig | None = None) -> Path:
+    """Save a static model with everything :func:`load_tts_model` needs (``mel``: the features
+    it was trained on, default ``MelConfig()``)."""
+    mel = mel or MelConfig()
     if model.arch is None:
         raise ValueError("save a static model: export_architecture(supernet, arch) first")
     path = Path(path)

@@ -15,8 +15,8 @@ the stop probability passes a threshold or a length cap is reached.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -26,9 +26,11 @@ import inspect
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ FINISHED = "FINISHED"
 
 def drive(searcher: Any, objective: Callable[[dict], dict], prefix: str = "t", limit: int = 10_000) -> list[dict]:
     """Run trials one at a time through the Searcher API until ``FINISHED``; returns the configs."""
-    configs = []
+    configs: list[dict] = []
     for i in range(limit):
         cfg = searcher.suggest(f"{prefix}{i}")
         if cfg == FINISHED:
@@ -55,6 +57,8 @@ def _replay(path: str, cls: str, root: str) -> str:
     """Suggestions of the class's tied-objective run, as JSON (run in a fresh process)."""
     sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location("_contract_replay", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the contract test module {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     case = getattr(module, cls)()
@@ -155,7 +159,7 @@ class SearcherContract:
     def test_corrupt_checkpoint_raises(self, tmp_path):
         bad = tmp_path / "corrupt.pkl"
         bad.write_bytes(b"not a checkpoint")
-        with pytest.raises(Exception):
+        with pytest.raises((ValueError, EOFError, pickle.UnpicklingError)):
             self.searcher().restore(str(bad))
 
     def test_points_to_evaluate_come_first(self):

@@ -1,0 +1,77 @@
+"""Searcher settings by preset: the one place the constructors, the CLI and the harness read.
+
+- ``"default"``: the schedule that is best across the tables we have (NB101-30k, NB-201
+  CIFAR-10/100, ImageNet16-120), sized from the query budget. For budgets of 200 and more it is
+  the reference runs' setting (``benchmarks/reference.sh``): 40 random architectures, then
+  batches of 30 growing to a quarter of what was evaluated, a quarter of each batch from the best
+  architectures' neighbours, 2,000 pseudo-labels and a short controller schedule. Smaller budgets
+  start from a fifth of the budget.
+- ``"paper"``: Luo et al. (2020) as published: N = 100, M = 10,000, K = 100, 100 new per
+  iteration, the reference controller schedule (1,000 + 500 epochs: hours per round on a CPU).
+
+A searcher argument given explicitly always wins over its preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from seminas_tune.controller.trainer import ControllerConfig
+
+PRESETS = ("default", "paper")
+
+
+def _seminas(preset: str, budget: int) -> dict[str, Any]:
+    if preset == "paper":
+        return dict(num_initial=100, num_unlabeled=10_000, top_k=100, num_new=100, new_fraction=0.0,
+                    upsample=10, local_fraction=0.0, controller=ControllerConfig(schedule="reference"))
+    initial = min(40, max(8, budget // 5))
+    return dict(num_initial=initial, num_unlabeled=2_000, top_k=100, num_new=min(30, max(4, 3 * initial // 4)),
+                new_fraction=0.25, upsample=10, local_fraction=0.25,
+                controller=ControllerConfig(labeled_steps=20, joint_steps=20))
+
+
+def _nao(preset: str, budget: int) -> dict[str, Any]:
+    return {**_seminas(preset, budget), "num_unlabeled": 0}
+
+
+def _evolution(preset: str, budget: int) -> dict[str, Any]:
+    return dict(population_size=50, tournament_size=10)  # Real et al.'s on NB-101, for every budget
+
+
+def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
+    if preset == "paper":
+        return dict(_evolution(preset, budget), children_per_step=100, evals_per_step=10, num_unlabeled=10_000,
+                    upsample=10, controller=ControllerConfig(schedule="reference"))
+    return dict(_evolution(preset, budget), children_per_step=1000, evals_per_step=min(100, max(5, budget // 3)),
+                num_unlabeled=2_000, upsample=10,
+                controller=ControllerConfig(labeled_steps=15, joint_steps=15, batch_size=128))
+
+
+def _local(preset: str, budget: int) -> dict[str, Any]:
+    return dict(num_initial=10)
+
+
+_TABLE: dict[str, Callable[[str, int], dict[str, Any]]] = {
+    "seminas": _seminas, "nao": _nao, "seminas_re": _seminas_re, "re": _evolution, "local": _local,
+}
+
+
+def preset_settings(searcher: str, preset: str, max_queries: int) -> dict[str, Any]:
+    """The settings ``preset`` gives searcher ``searcher`` (a short name: ``"seminas"``, ...) for a
+    budget of ``max_queries`` evaluations.
+
+    Raises:
+        ValueError: an unknown preset.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: choose from {PRESETS}")
+    make = _TABLE.get(searcher)
+    return make(preset, max_queries) if make else {}
+
+
+def resolve(searcher: str, preset: str, max_queries: int, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (a constructor's arguments, None where not given) filled in from the preset."""
+    base = preset_settings(searcher, preset, max_queries)
+    return {k: base.get(k) if v is None else v for k, v in given.items()}
