@@ -55,8 +55,9 @@ def test_truncated_journal_tail_is_dropped_with_a_warning(tmp_path, caplog, dama
 
 def test_numpy_values_are_written_as_numbers(tmp_path):
     np = pytest.importorskip("numpy")
-    record = journal.completion("t", {"val_accuracy": np.float32(0.5), "valid": np.bool_(False),
-                                      "config": {"big": 1}}, False)
+    record = journal.completion(
+        "t", {"val_accuracy": np.float32(0.5), "valid": np.bool_(False), "config": {"big": 1}}, False
+    )
     decoded, _ = journal.decode(journal.encode(record))
     assert decoded[0]["result"] == {"val_accuracy": 0.5, "valid": False}  # config dropped
 
@@ -148,8 +149,16 @@ def _driver(storage: str, eval_log: str) -> None:
     def trainable(config):
         result = evaluate_nasbench101(config)
         with open(eval_log, "a") as f:
-            f.write(json.dumps({"trial_id": tune.get_context().get_trial_id(), "key": result["arch_key"],
-                                "val_accuracy": result["val_accuracy"]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "trial_id": tune.get_context().get_trial_id(),
+                        "key": result["arch_key"],
+                        "val_accuracy": result["val_accuracy"],
+                    }
+                )
+                + "\n"
+            )
         tune.report(result)  # no report_final: the driver's journal is the only durable copy
 
     append, n = Journal.append, []
@@ -163,17 +172,27 @@ def _driver(storage: str, eval_log: str) -> None:
     Journal.append = append_then_die
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     searcher = make("random", max_queries=MAX_QUERIES, metric="val_accuracy", mode="max")
-    tune.Tuner(trainable, run_config=tune.RunConfig(name="exp", storage_path=storage, verbose=0),
-               tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
-                                           mode="max", max_concurrent_trials=1)).fit()
+    tune.Tuner(
+        trainable,
+        run_config=tune.RunConfig(name="exp", storage_path=storage, verbose=0),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, num_samples=-1, metric="val_accuracy", mode="max", max_concurrent_trials=1
+        ),
+    ).fit()
 
 
 def test_driver_killed_between_journal_write_and_tune_save(tmp_path):
     eval_log = tmp_path / "evaluations.jsonl"
     root = Path(__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = subprocess.run([sys.executable, __file__, str(tmp_path), str(eval_log)], timeout=600,
-                          cwd=root, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, str(tmp_path), str(eval_log)],
+        timeout=600,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
     exp = str(tmp_path / "exp")
     (path,) = glob.glob(os.path.join(exp, JOURNAL_TMPL.format("*")))
@@ -197,8 +216,11 @@ def test_driver_killed_between_journal_write_and_tune_save(tmp_path):
     assert not set(keys) & {e["key"] for e in evaluated}  # no cell evaluated under two trial ids
     assert len(keys) == len(set(keys)) and restored.num_suggested == MAX_QUERIES
     for tid in never_ran:  # waited for (Tune will run it) or suggested again, exactly once
-        key = restored.space.key(restored.space.from_config(
-            next(r["config"] for r in journaled if r["trial_id"] == tid and r["op"] == "suggest")))
+        key = restored.space.key(
+            restored.space.from_config(
+                next(r["config"] for r in journaled if r["trial_id"] == tid and r["op"] == "suggest")
+            )
+        )
         assert (tid in restored._pending) + keys.count(key) == 1
 
     # Without the journal, the same restore re-suggests a cell that was already evaluated.

@@ -67,7 +67,7 @@ class Journal:
     as a fresh, unattached journal: the file belongs to the driver that attached it.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.path: str | None = None
         self._buffer: list[bytes] = []
 
@@ -89,8 +89,13 @@ class Journal:
             data = b""
         records, valid = decode(data)
         if valid < len(data):
-            logger.warning("searcher journal %s: dropped a corrupt tail of %d bytes after %d records "
-                           "(a write cut short by a crash)", path, len(data) - valid, len(records))
+            logger.warning(
+                "searcher journal %s: dropped a corrupt tail of %d bytes after %d records "
+                "(a write cut short by a crash)",
+                path,
+                len(data) - valid,
+                len(records),
+            )
             os.truncate(path, valid)
         self.path = path
         self._write(b"".join(self._buffer))
@@ -108,10 +113,11 @@ class Journal:
             self._write(line)
 
     def _write(self, data: bytes) -> None:
+        assert self.path is not None, "attach() names the journal's file first"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             while data:
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -128,9 +128,9 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
     for base in _experiment_dirs(dirpath, table):
         for trial_dir in glob.glob(os.path.join(base, "*", "")):
             last = _read_final(trial_dir) or _last_result(trial_dir)
-            tid = last.get("trial_id") if last else None
-            if tid is None:
+            if not last or last.get("trial_id") is None:
                 continue
+            tid = last["trial_id"]
             known = trials.get(tid)
             if known is None:
                 trials[tid] = TuneTrial(tid, None, last.get("config"), last)
