@@ -22,17 +22,27 @@ Every evaluation the trainable performs is appended to an evaluation log (trial_
 the checks see the runs the kills cut short too. At the end the checks are:
 
 1. the run finishes (the last driver exits 0 and Tune reports every trial terminated);
-2. exactly ``max_queries`` trials, and the searcher suggested and observed exactly that many;
-3. every cell is evaluated once (canonical key): the trials' keys are distinct, and no key was
+2. exactly ``max_queries`` queries, and the searcher suggested and observed exactly that many.
+   A query is a trial in Tune's final table, or a finished trial the table lost (a kill inside
+   Tune's non-atomic write of its table loses a driver session's trials) that the searcher's
+   journal records as completed, with its result in its own folder;
+3. every cell is evaluated once (canonical key): the queries' keys are distinct, and no key was
    evaluated under two different trial_ids in the evaluation log (a re-run of the same trial
    after a kill is not a new query; it is counted separately);
-4. every completed result is in the searcher's pool, with the same value.
+4. every completed result is in the searcher's pool, with the same value, and every trial the
+   evaluation log names is known to Tune's table or to the journal.
 
 Usage::
 
     python benchmarks/chaos_resume.py --searcher seminas --kills 20 --seed 0
     python benchmarks/chaos_resume.py --searcher seminas_re --kills 20 --seed 0
     python benchmarks/chaos_resume.py --searcher seminas --kills 3 --max-queries 60   # smoke
+
+Seed rotation (the kill moments and the search both follow the seed): one run per seed, one
+after another, a JSON summary each in ``--json-dir`` and one table at the end::
+
+    python benchmarks/chaos_resume.py --searcher seminas --seeds 7,0,1,2,3 --json-dir out/
+    python benchmarks/chaos_resume.py --searcher seminas_re --seeds 7,0,1,2,3 --concurrency 4 --json-dir out/
 """
 
 from __future__ import annotations
@@ -62,12 +72,13 @@ def make_searcher(name: str, max_queries: int, seed: int):
     ctrl = ControllerConfig(labeled_steps=50, joint_steps=50, num_threads=1)
     space = nasbench101_space()
     if name == "seminas":
-        return SemiNASSearcher(space=space, max_queries=max_queries, seed=seed, num_initial=100,
-                               num_new=100, top_k=100, num_unlabeled=1000, controller=ctrl)
+        return SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
+                               seed=seed, num_initial=100, num_new=100, top_k=100, num_unlabeled=1000,
+                               controller=ctrl)
     if name == "seminas_re":
-        return SemiNASRESearcher(space=space, max_queries=max_queries, seed=seed, population_size=50,
-                                 tournament_size=10, children_per_step=100, evals_per_step=10,
-                                 num_unlabeled=1000, controller=ctrl)
+        return SemiNASRESearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
+                                 seed=seed, population_size=50, tournament_size=10, children_per_step=100,
+                                 evals_per_step=10, num_unlabeled=1000, controller=ctrl)
     raise SystemExit(f"unknown searcher {name!r}")
 
 
@@ -130,8 +141,8 @@ def child(args) -> int:
         def on_trial_complete(self, iteration, trials, trial, **info):
             _event(events, "complete", trial_id=trial.trial_id)
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _temp_dir=args.ray_temp)
+    ray.init(num_cpus=max(2, args.concurrency), include_dashboard=False, log_to_driver=False,
+             configure_logging=False, _temp_dir=args.ray_temp)
     trainable = make_trainable(args.eval_log)
     path = os.path.join(args.storage, EXPERIMENT)
     run_config = tune.RunConfig(name=EXPERIMENT, storage_path=args.storage, verbose=0, callbacks=[Events()])
@@ -147,7 +158,8 @@ def child(args) -> int:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
-                                        mode="max", max_concurrent_trials=2, reuse_actors=True),
+                                        mode="max", max_concurrent_trials=args.concurrency,
+                                        reuse_actors=True),
             run_config=run_config,
         )
     grid = tuner.fit()
@@ -160,25 +172,33 @@ def child(args) -> int:
 # ---------------------------------------------------------------------------- the checks
 def check(args, storage: str, eval_log: str) -> dict:
     """The end-of-run checks, from what is on disk: the experiment (trial table, searcher
-    checkpoint) and the evaluation log."""
+    checkpoint and journal, trial folders) and the evaluation log.
+
+    A query is a trial in Tune's final table or a finished trial the table lost but the
+    searcher's journal records (its result is in its own folder and in the searcher's pool;
+    Tune's ``ResultGrid`` does not show it: no searcher can add a trial to Tune's table)."""
     from ray.tune import ExperimentAnalysis
 
+    from seminas_tune.search.journal import JOURNAL_TMPL, decode
+    from seminas_tune.search.resume import tune_trials
     from trainables.nasbench import nasbench101_space
 
     space = nasbench101_space()
     exp = os.path.join(storage, EXPERIMENT)
-    analysis = ExperimentAnalysis(exp)
-    trials = analysis.trials
-    statuses = {}
-    for t in trials:
-        statuses[t.status] = statuses.get(t.status, 0) + 1
+    trials = {t.trial_id: (t.status, t.config, t.last_result) for t in ExperimentAnalysis(exp).trials}
+    statuses: dict = {}
+    for status, _, _ in trials.values():
+        statuses[status] = statuses.get(status, 0) + 1
+    journaled = [r for f in Path(exp).glob(JOURNAL_TMPL.format("*")) for r in decode(f.read_bytes())[0]]
+    completed = {r["trial_id"] for r in journaled if r["op"] == "complete"}
+    outside = {tid: (None, t.config, t.last_result) for tid, t in tune_trials(exp).items()
+               if tid not in trials and tid in completed}
     keys, values = [], {}
-    for t in trials:
-        arch = space.from_config({k: t.config[k] for k in space.choices()})
-        k = space.key(arch)
+    for _, config, last in [*trials.values(), *outside.values()]:
+        k = space.key(space.arch_of(config))
         keys.append(k)
-        if t.last_result and "val_accuracy" in t.last_result:
-            values[k] = float(t.last_result["val_accuracy"])
+        if last and "val_accuracy" in last:
+            values[k] = float(last["val_accuracy"])
     searcher = make_searcher(args.searcher, args.max_queries, args.seed + 12345)  # a blank instance
     searcher.restore_from_dir(exp)
     pool = {o.key: o.value for o in searcher.observations}
@@ -189,13 +209,16 @@ def check(args, storage: str, eval_log: str) -> dict:
         by_key.setdefault(e["key"], []).append(e["trial_id"])
     dup_queries = {k: ids for k, ids in by_key.items() if len(set(ids)) > 1}
     reruns = sum(len(ids) - len(set(ids)) for ids in by_key.values())
-    orphans = sorted({e["trial_id"] for e in log} - {t.trial_id for t in trials})
+    orphans = sorted({e["trial_id"] for e in log} - set(trials))
+    lost = [tid for tid in orphans if tid not in outside]  # evaluated, known to neither Tune nor searcher
 
     missing = [k for k in values if k not in pool]
     mismatched = [k for k, v in values.items() if k in pool and pool[k] != v]
+    queries = len(trials) + len(outside)
     out = {
         "trials": len(trials),
         "statuses": statuses,
+        "finished_trials_only_in_journal": len(outside),
         "distinct_keys": len(set(keys)),
         "searcher_suggested": searcher.num_suggested,
         "searcher_observed": len(searcher.observations),
@@ -204,15 +227,16 @@ def check(args, storage: str, eval_log: str) -> dict:
         "reruns_same_trial": reruns,
         "keys_evaluated_by_two_trials": len(dup_queries),
         "orphan_trials_in_log": len(orphans),
+        "orphans_known_to_nobody": len(lost),
         "results_missing_from_pool": len(missing),
         "results_with_other_value_in_pool": len(mismatched),
     }
     out["checks"] = {
-        "finished": statuses == {"TERMINATED": args.max_queries},
-        "exactly_max_queries": (len(trials) == args.max_queries and searcher.num_suggested == args.max_queries
+        "finished": statuses == {"TERMINATED": len(trials)},
+        "exactly_max_queries": (queries == args.max_queries and searcher.num_suggested == args.max_queries
                                 and len(searcher.observations) == args.max_queries),
         "each_cell_once": len(set(keys)) == len(keys) and not dup_queries,
-        "no_result_missing": not missing and not mismatched and len(values) == len(trials),
+        "no_result_missing": not missing and not mismatched and len(values) == queries and not lost,
     }
     return out
 
@@ -374,7 +398,8 @@ def parent(args) -> dict:
             elif kills:  # killed before Tune wrote any state: start afresh
                 shutil.rmtree(os.path.join(storage, EXPERIMENT), ignore_errors=True)
             cmd = [sys.executable, __file__, "--child", "--searcher", args.searcher, "--max-queries",
-                   str(args.max_queries), "--seed", str(args.seed), "--storage", storage, "--eval-log",
+                   str(args.max_queries), "--seed", str(args.seed), "--concurrency", str(args.concurrency),
+                   "--storage", storage, "--eval-log",
                    eval_log, "--events", events, "--ray-temp", ray_temp] + (["--restore"] if restore else [])
             out = open(work / f"driver_{kills:02d}.log", "wb")
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -434,10 +459,60 @@ def parent(args) -> dict:
     reconciled = [line.split("reconciled: ", 1)[1].strip() for f in sorted(work.glob("driver_*.log"))
                   for line in f.read_text(errors="replace").splitlines() if "reconciled: " in line]
     summary = {"searcher": args.searcher, "max_queries": args.max_queries, "seed": args.seed,
+               "concurrency": args.concurrency,
                "kills": kills, "restores": restores, "wall_s": round(wall, 1), "kill_log": log,
                "restores_that_reconciled": reconciled,
                **check(args, storage, eval_log), "workdir": str(work)}
     return summary
+
+
+MOMENTS = ("after completion", "during controller", "random", "during start-up")
+RECONCILED = ("from_journal", "completed", "resuggested", "adopted")
+
+
+def table_row(summary: dict) -> dict:
+    """One run's line of the summary table."""
+    import ast
+
+    moments = [sum(k["why"].startswith(m) for k in summary["kill_log"]) for m in MOMENTS]
+    repairs = sum(k["repaired_files"] for k in summary["kill_log"])
+    dropped = sum(len(k["dropped_sessions"]) for k in summary["kill_log"])
+    counts = [ast.literal_eval(r) for r in summary["restores_that_reconciled"]]
+    reconciled = [sum(c.get(name, 0) for c in counts) for name in RECONCILED]
+    return {
+        "searcher": summary["searcher"], "seed": summary["seed"], "conc.": summary["concurrency"],
+        "kills": summary["kills"],
+        "moments: compl./train./random/start": "/".join(map(str, moments)),
+        "files repaired / sessions dropped": f"{repairs} / {dropped}",
+        "reconciled: journal/completed/requeued/adopted": "/".join(map(str, reconciled)),
+        "trials in Tune's table": summary["trials"], "evaluations logged": summary["evaluations_logged"],
+        "re-runs same id": summary["reruns_same_trial"],
+        "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
+        "orphans in log / only in journal": f"{summary['orphan_trials_in_log']} / "
+                                            f"{summary.get('finished_trials_only_in_journal', 0)}",
+        "results lost": summary["results_missing_from_pool"] + summary["results_with_other_value_in_pool"],
+        "checks": "pass" if all(summary["checks"].values()) else
+                  "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
+        "wall (s)": summary["wall_s"],
+    }
+
+
+def markdown_table(rows: list[dict]) -> str:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def recheck(args, path: Path) -> int:
+    """Recompute the end-of-run checks of a finished run into its summary; print its row."""
+    summary = json.loads(path.read_text())
+    work = Path(summary["workdir"])
+    run_args = argparse.Namespace(**{**vars(args), **{k: summary[k] for k in ("searcher", "seed", "max_queries")}})
+    summary.update(check(run_args, str(work / "storage"), str(work / "evaluations.jsonl")))
+    path.write_text(json.dumps(summary, indent=1))
+    print(markdown_table([table_row(summary)]))
+    return 0 if all(summary["checks"].values()) else 1
 
 
 def main(argv=None) -> int:
@@ -446,8 +521,15 @@ def main(argv=None) -> int:
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--max-queries", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None,
+                   help="seed rotation: comma-separated seeds run one after another, e.g. 0,1,2,3,4; "
+                        "the summaries go to --json-dir and one table is printed")
+    p.add_argument("--concurrency", type=int, default=2, help="max_concurrent_trials")
     p.add_argument("--workdir", default=None, help="run folder (default: a new temp dir)")
     p.add_argument("--json", default=None, help="write the summary here")
+    p.add_argument("--json-dir", default=None, help="with --seeds: write <searcher>_seed<N>.json here")
+    p.add_argument("--recheck", metavar="SUMMARY_JSON", default=None,
+                   help="recompute the checks of a finished run (from its workdir) into its JSON summary")
     # driver-only
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
@@ -458,11 +540,23 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.child:
         return child(args)
-    summary = parent(args)
-    print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
-    return 0 if all(summary["checks"].values()) else 1
+    if args.recheck:
+        return recheck(args, Path(args.recheck))
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    summaries = []
+    for seed in seeds:
+        run_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        if args.seeds and args.workdir:
+            run_args.workdir = os.path.join(args.workdir, f"{args.searcher}_seed{seed}")
+        summary = parent(run_args)
+        print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1), flush=True)
+        out = (os.path.join(args.json_dir, f"{args.searcher}_seed{seed}.json") if args.seeds and args.json_dir
+               else args.json)
+        if out:
+            Path(out).write_text(json.dumps(summary, indent=1))
+        summaries.append(summary)
+    print(markdown_table([table_row(s) for s in summaries]))
+    return 0 if all(all(s["checks"].values()) for s in summaries) else 1
 
 
 if __name__ == "__main__":

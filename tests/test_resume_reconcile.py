@@ -72,7 +72,7 @@ def test_trials_the_searcher_never_heard_of_are_adopted():
     assert [o.value for o in r.observations] == [pytest.approx(done["val_accuracy"])]
     assert set(r._pending) == {"t0", "x1"}
     r.on_trial_complete("x1", evaluate_nasbench101(extra["x1"]))
-    configs = drive(r)
+    configs = drive(r, evaluate_nasbench101)
     assert extra["x0"] not in configs and extra["x1"] not in configs
     assert r.num_suggested == r.max_queries
 
@@ -109,13 +109,15 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     trials = tune_trials(exp)
     assert len(trials) == 8 and sum(t.status is None for t in trials.values()) == 3
 
-    fresh = SEARCHERS[name](space=searcher.space, max_queries=8, background="inline")
+    fresh = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
+                             background="inline")
     assert fresh.reconcile(trials)["adopted"] == 8
     found = sorted(o.value for o in fresh.observations)
     assert found == pytest.approx(sorted(grid.get_dataframe()["val_accuracy"]))
     assert fresh.suggest("after") == "FINISHED"
 
-    restored = SEARCHERS[name](space=searcher.space, max_queries=8, background="inline")
+    restored = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
+                             background="inline")
     restored.restore_from_dir(exp)
     assert len(restored.observations) == 8 and not restored._pending
 
@@ -131,7 +133,8 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     for name_ in ("result.json", "final_result.json"):
         for path in glob.glob(os.path.join(exp, f"*{info['trial_id']}*", name_)):
             os.remove(path)
-    waiting = SEARCHERS[name](space=searcher.space, max_queries=8, background="inline")
+    waiting = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
+                             background="inline")
     assert waiting.reconcile(tune_trials(exp))["adopted"] == 8
     key = waiting.space.key(waiting.space.from_config(info["config"]))
     assert waiting._pending == {info["trial_id"]: key} and len(waiting.observations) == 7

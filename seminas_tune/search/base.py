@@ -14,6 +14,7 @@ import inspect
 import logging
 import math
 import pickle
+import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -21,8 +22,9 @@ from typing import Any, Callable
 import numpy as np
 from ray.tune.search import Searcher
 
+from seminas_tune.search import journal
 from seminas_tune.search.presets import PRESETS, resolve
-from seminas_tune.search.resume import TuneTrial, tune_trials
+from seminas_tune.search.resume import TuneTrial, read_table, storage_dir, tune_trials
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
 
 CHECKPOINT_FORMAT = "seminas-tune-searcher/1"
@@ -149,6 +151,9 @@ class ArchSearcher(Searcher):
         self._observed: set = set()
         self._job = None  # running background job (not checkpointed: re-run on restore)
         self._job_request = None
+        # Write-ahead journal (seminas_tune.search.journal), one file per search run.
+        self._run_id = uuid.uuid4().hex[:12]
+        self._journal = journal.Journal()
         if space is not None:
             self._use_space(space, from_tune=isinstance(space, dict))
 
@@ -345,10 +350,12 @@ class ArchSearcher(Searcher):
                 return Searcher.FINISHED
             return None
         key = self.space.key(arch)
+        config = self.space.to_config(arch)
+        self._journal.append(journal.suggestion(trial_id, config))  # durable before Tune sees it
         self._proposed[key] = arch
         self._pending[trial_id] = key
         self._trial_ids.add(trial_id)
-        return self.space.to_config(arch)
+        return config
 
     _exhausted = False
 
@@ -376,8 +383,13 @@ class ArchSearcher(Searcher):
             self._curves.setdefault(trial_id, {})[result[self.fidelity]] = result[self._metric]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._pending:
+            self._journal.append(journal.completion(trial_id, result, error, self._curves.get(trial_id)))
+        self._complete(trial_id, result, error)
+
+    def _complete(self, trial_id: str, result: dict | None, error: bool, curve: dict | None = None) -> None:
         key = self._pending.pop(trial_id, None)
-        curve = self._curves.pop(trial_id, None)
+        curve = self._curves.pop(trial_id, curve)
         if key is None:
             return  # not ours (e.g. a trial started before a restore that dropped it)
         arch = self._proposed[key]
@@ -439,7 +451,7 @@ class ArchSearcher(Searcher):
     # -- checkpointing -------------------------------------------------------------------
     # Not checkpointed: the live job, and the space (the restoring instance brings its own;
     # a table-backed space is megabytes).
-    _TRANSIENT = ("_job", "_job_request", "_space")
+    _TRANSIENT = ("_job", "_job_request", "_space", "_journal")
 
     def get_state(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
@@ -487,11 +499,28 @@ class ArchSearcher(Searcher):
         with open(checkpoint_path, "wb") as f:
             cloudpickle.dump(self.get_state(), f)
 
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Tune's state save. The first one reveals the experiment's storage directory: the
+        journal is attached there (buffered records first) before Tune uploads the table."""
+        if not self._journal.attached:
+            self._rebuild(checkpoint_dir, session_str)
+        super().save_to_dir(checkpoint_dir, session_str)
+
     def restore_from_dir(self, checkpoint_dir: str) -> None:
-        """Restore the newest checkpoint in an experiment directory, then :meth:`reconcile`
-        it with the trials Tune recorded there."""
+        """Restore the newest checkpoint in an experiment directory, add what only the journal
+        knows, then :meth:`reconcile` it with the trials Tune recorded there."""
         super().restore_from_dir(checkpoint_dir)
-        counts = self.reconcile(tune_trials(checkpoint_dir))
+        self._rebuild(checkpoint_dir)
+
+    def _rebuild(self, checkpoint_dir: str, session_str: str = "*") -> None:
+        """Attach the journal beside Tune's experiment state (when its table names the storage
+        directory), replay the records this searcher lacks, and reconcile with Tune's trials."""
+        directory = storage_dir(read_table(checkpoint_dir, session_str), local_only=True)
+        # None: no trial yet, or not a local/shared file system (the journal keeps buffering)
+        records = [] if directory is None else self._journal.attach(directory, self._run_id)
+        if not records and session_str != "*":
+            return  # a save, not a restore, and no journal written by an earlier driver
+        counts = {"from_journal": journal.replay(self, records), **self.reconcile(tune_trials(checkpoint_dir))}
         if any(counts.values()):
             logger.warning("restored searcher disagreed with Tune's trial table; reconciled: %s", counts)
 
@@ -504,11 +533,11 @@ class ArchSearcher(Searcher):
         evaluated twice. Returns how many trials each case concerned.
         """
         counts = {"completed": 0, "resuggested": 0, "adopted": 0}
-        for tid, key in list(self._pending.items()):
+        for tid in list(self._pending):
             t = trials.get(tid)
             if t is None:
-                del self._pending[tid]
-                self._points.insert(0, self._proposed.pop(key))
+                self._journal.append(journal.requeue(tid))
+                self._requeue(tid)
                 counts["resuggested"] += 1
             elif t.status in ("TERMINATED", "ERROR", None):
                 result = self._usable(t)
@@ -524,14 +553,19 @@ class ArchSearcher(Searcher):
             key = self.space.key(arch)
             if key in self._observed or key in self._pending.values():
                 continue
+            self._journal.append(journal.suggestion(tid, self.space.to_config(arch)))
             self._trial_ids.add(tid)
             self._proposed[key] = arch
-            if t.status in ("PENDING", "RUNNING", "PAUSED"):
-                self._pending[tid] = key
-            else:
-                self._record(key, arch, self._usable(t))
+            self._pending[tid] = key
+            if t.status not in ("PENDING", "RUNNING", "PAUSED"):
+                result = self._usable(t)
+                self.on_trial_complete(tid, result, error=result is None)
             counts["adopted"] += 1
         return counts
+
+    def _requeue(self, trial_id: str) -> None:
+        """Forget a pending trial Tune never ran; its cell is suggested next, under a new id."""
+        self._points.insert(0, self._proposed.pop(self._pending.pop(trial_id)))
 
     def _usable(self, t: TuneTrial) -> dict | None:
         """A trial's last result when it finished well and reports the metric, else None."""

@@ -63,19 +63,46 @@ def report_final(result: dict, config: dict) -> None:
     tune.report(result)
 
 
+def storage_dir(table: list, local_only: bool = False) -> str | None:
+    """The experiment's directory in storage, from the storage record of the table's first
+    trial (None without trials; with ``local_only``, also None unless it is a local or shared
+    POSIX file system).
+
+    The record is a cloudpickle inside Tune's JSON, which Tune itself unpickles when it
+    restores this table; Ray's decoder refuses it unless told the source is trusted, as the
+    experiment's own state is (docs/reliability.md, Trust).
+    """
+    from ray.tune.utils.serialization import TuneFunctionDecoder
+
+    for trial_json, _ in table[:1]:
+        try:
+            storage = json.loads(trial_json, cls=TuneFunctionDecoder, allow_cloudpickle=True)["storage"]
+            if local_only and storage.storage_filesystem.type_name != "local":
+                return None
+            return os.path.join(storage.storage_fs_path, storage.experiment_dir_name)
+        except Exception:  # noqa: BLE001 - an unreadable storage record only loses this hint
+            return None
+    return None
+
+
 def _experiment_dirs(dirpath: str, table: list) -> list[str]:
     """Where trial directories may be: the experiment's storage path (from the table's trials)
     and the directory Tune restored from."""
-    from ray.tune.utils.serialization import TuneFunctionDecoder
-
-    dirs = [dirpath]
-    for trial_json, _ in table[:1]:
-        try:
-            storage = json.loads(trial_json, cls=TuneFunctionDecoder)["storage"]
-            dirs.append(os.path.join(storage.storage_fs_path, storage.experiment_dir_name))
-        except Exception:  # noqa: BLE001 - an unreadable storage record only loses this hint
-            pass
+    dirs = [dirpath, storage_dir(table) or dirpath]
     return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
+def read_table(dirpath: str, session_str: str = "*") -> list:
+    """``trial_data`` of the newest ``experiment_state-<session_str>.json`` in ``dirpath``
+    ([] when there is none or it does not parse)."""
+    files = sorted(glob.glob(os.path.join(dirpath, f"experiment_state-{session_str}.json")))
+    if not files:
+        return []
+    try:
+        with open(files[-1]) as f:
+            return json.load(f).get("trial_data", [])
+    except (OSError, ValueError):
+        return []
 
 
 def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
@@ -85,14 +112,7 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
     directories (trials the table lost in a crash: status None, with the result of
     :func:`report_final`, else the last line of ``result.json``). Local storage only.
     """
-    files = sorted(glob.glob(os.path.join(dirpath, "experiment_state-*.json")))
-    table: list = []
-    if files:
-        try:
-            with open(files[-1]) as f:
-                table = json.load(f).get("trial_data", [])
-        except (OSError, ValueError):
-            table = []
+    table = read_table(dirpath)
     trials: dict[str, TuneTrial] = {}
     for trial_json, meta in table:
         try:
@@ -108,9 +128,9 @@ def tune_trials(dirpath: str) -> dict[str, TuneTrial]:
     for base in _experiment_dirs(dirpath, table):
         for trial_dir in glob.glob(os.path.join(base, "*", "")):
             last = _read_final(trial_dir) or _last_result(trial_dir)
-            tid = last.get("trial_id") if last else None
-            if tid is None:
+            if not last or last.get("trial_id") is None:
                 continue
+            tid = last["trial_id"]
             known = trials.get(tid)
             if known is None:
                 trials[tid] = TuneTrial(tid, None, last.get("config"), last)
