@@ -33,8 +33,11 @@ from trainables.nasbench import nasbench101_space
 def quality(pred: np.ndarray, true: np.ndarray, top: float = 0.05) -> dict:
     k = max(1, int(round(top * len(true))))
     hit = len(set(np.argsort(-pred)[:k]) & set(np.argsort(-true)[:k])) / k
-    return {"kendall_tau": float(kendalltau(pred, true)[0]), "spearman_rho": float(spearmanr(pred, true)[0]),
-            "precision_top5": hit}
+    return {
+        "kendall_tau": float(kendalltau(pred, true)[0]),
+        "spearman_rho": float(spearmanr(pred, true)[0]),
+        "precision_top5": hit,
+    }
 
 
 class Setup:
@@ -53,18 +56,33 @@ class Setup:
     def request(self, n: int, m: int, cfg: ControllerConfig, num_new: int, seed: int) -> RoundRequest:
         train = self.hashes[:n]
         return RoundRequest(
-            space=self.space, cfg=cfg, labeled=[self.space.spec_of_hash(h) for h in train],
-            scores=np.array([self.value[h] for h in train]), seen_keys=set(train),
-            num_unlabeled=m, upsample=10, top_k=100, num_new=num_new, candidates=self.test, seed=seed)
+            space=self.space,
+            cfg=cfg,
+            labeled=[self.space.spec_of_hash(h) for h in train],
+            scores=np.array([self.value[h] for h in train]),
+            seen_keys=set(train),
+            num_unlabeled=m,
+            upsample=10,
+            top_k=100,
+            num_new=num_new,
+            candidates=self.test,
+            seed=seed,
+        )
 
 
 def run_one(setup: Setup, n: int, m: int, cfg: ControllerConfig, num_new: int, seed: int) -> dict:
     t0 = time.perf_counter()
     res = run_round(setup.request(n, m, cfg, num_new, seed))
     wall = time.perf_counter() - t0
-    return {"n": n, "m": m, "wall_s": wall, "train_s": res.info["train_s"],
-            "generated": res.info.get("generated", 0), "new": len(res.new_archs),
-            **quality(res.candidate_scores, setup.y_test)}
+    return {
+        "n": n,
+        "m": m,
+        "wall_s": wall,
+        "train_s": res.info["train_s"],
+        "generated": res.info.get("generated", 0),
+        "new": len(res.new_archs),
+        **quality(res.candidate_scores, setup.y_test),
+    }
 
 
 def reference_step_time(setup: Setup, cfg: ControllerConfig, steps: int = 40) -> float:
@@ -79,29 +97,46 @@ def reference_step_time(setup: Setup, cfg: ControllerConfig, steps: int = 40) ->
 def part_cost(args, setup: Setup, out: dict) -> list[str]:
     fast = ControllerConfig(device=args.device, num_threads=args.threads)
     runs = [run_one(setup, 1100, 10_000, fast, 300, seed) for seed in range(args.repeats)]
-    lines = ["## Cost of one full iteration (N = 1100, M = 10,000, 300 generated)", "",
-             f"device: {args.device}, torch threads: {args.threads}, repeats: {args.repeats} (median)", "",
-             "| schedule | wall s (median) | train s | Kendall tau | Spearman rho | prec@5% |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Cost of one full iteration (N = 1100, M = 10,000, 300 generated)",
+        "",
+        f"device: {args.device}, torch threads: {args.threads}, repeats: {args.repeats} (median)",
+        "",
+        "| schedule | wall s (median) | train s | Kendall tau | Spearman rho | prec@5% |",
+        "|---|---|---|---|---|---|",
+    ]
     med = lambda k, rs: statistics.median(r[k] for r in rs)  # noqa: E731
-    lines.append(f"| fast ({fast.labeled_steps}+{fast.joint_steps} steps, batch {fast.batch_size}, "
-                 f"ranking loss x{fast.rank_weight:g}, reconstruction on {fast.recon_fraction:.0%}) | "
-                 f"{med('wall_s', runs):.1f} | {med('train_s', runs):.1f} | {med('kendall_tau', runs):.3f} | "
-                 f"{med('spearman_rho', runs):.3f} | {med('precision_top5', runs):.3f} |")
+    lines.append(
+        f"| fast ({fast.labeled_steps}+{fast.joint_steps} steps, batch {fast.batch_size}, "
+        f"ranking loss x{fast.rank_weight:g}, reconstruction on {fast.recon_fraction:.0%}) | "
+        f"{med('wall_s', runs):.1f} | {med('train_s', runs):.1f} | {med('kendall_tau', runs):.3f} | "
+        f"{med('spearman_rho', runs):.3f} | {med('precision_top5', runs):.3f} |"
+    )
     e1, e2 = (max(1, round(e * args.reference_scale)) for e in (1000, 500))
-    ref_cfg = ControllerConfig(schedule="reference", reference_epochs=(e1, e2), device=args.device,
-                               num_threads=args.threads)
+    ref_cfg = ControllerConfig(
+        schedule="reference", reference_epochs=(e1, e2), device=args.device, num_threads=args.threads
+    )
     ref = run_one(setup, 1100, 10_000, ref_cfg, 300, 0)
     per_step = reference_step_time(setup, ref_cfg)
     full_steps = 1000 * 11 + 500 * 210
-    lines.append(f"| reference ({e1}+{e2} epochs, batch 100) | {ref['wall_s']:.1f} | {ref['train_s']:.1f} | "
-                 f"{ref['kendall_tau']:.3f} | {ref['spearman_rho']:.3f} | {ref['precision_top5']:.3f} |")
-    lines += ["", f"Reference schedule in full: {full_steps:,} steps x {per_step * 1000:.1f} ms/step = "
-              f"{full_steps * per_step / 60:.1f} min projected (measured step time).",
-              f"Speed-up of the fast schedule over the full reference: "
-              f"{full_steps * per_step / med('wall_s', runs):.0f}x", ""]
-    out["cost"] = {"fast": runs, "reference": ref, "reference_epochs": [e1, e2],
-                   "reference_step_s": per_step, "reference_full_projected_s": full_steps * per_step}
+    lines.append(
+        f"| reference ({e1}+{e2} epochs, batch 100) | {ref['wall_s']:.1f} | {ref['train_s']:.1f} | "
+        f"{ref['kendall_tau']:.3f} | {ref['spearman_rho']:.3f} | {ref['precision_top5']:.3f} |"
+    )
+    lines += [
+        "",
+        f"Reference schedule in full: {full_steps:,} steps x {per_step * 1000:.1f} ms/step = "
+        f"{full_steps * per_step / 60:.1f} min projected (measured step time).",
+        f"Speed-up of the fast schedule over the full reference: {full_steps * per_step / med('wall_s', runs):.0f}x",
+        "",
+    ]
+    out["cost"] = {
+        "fast": runs,
+        "reference": ref,
+        "reference_epochs": [e1, e2],
+        "reference_step_s": per_step,
+        "reference_full_projected_s": full_steps * per_step,
+    }
     return lines
 
 
@@ -110,21 +145,38 @@ def part_quality(args, setup: Setup, out: dict) -> list[str]:
     rows = []
     for n in args.sizes:
         for m in (0, 10_000):
-            rs = [run_one(Setup(seed, args.held_out), n, m, cfg, 0, seed) if seed else
-                  run_one(setup, n, m, cfg, 0, seed) for seed in range(args.seeds)]
-            rows.append({"n": n, "m": m, **{k: float(np.mean([r[k] for r in rs]))
-                                             for k in ("kendall_tau", "spearman_rho", "precision_top5", "wall_s")}})
+            rs = [
+                run_one(Setup(seed, args.held_out), n, m, cfg, 0, seed) if seed else run_one(setup, n, m, cfg, 0, seed)
+                for seed in range(args.seeds)
+            ]
+            rows.append(
+                {
+                    "n": n,
+                    "m": m,
+                    **{
+                        k: float(np.mean([r[k] for r in rs]))
+                        for k in ("kendall_tau", "spearman_rho", "precision_top5", "wall_s")
+                    },
+                }
+            )
             print(rows[-1], flush=True)
     out["quality"] = rows
-    lines = ["## Predictor quality on held-out cells (fast schedule)", "",
-             f"{args.held_out} held-out NB101-30k cells, mean over {args.seeds} seeds (different splits).", "",
-             "| labeled N | Kendall tau (M=0) | tau (M=10k) | Spearman rho (M=0) | rho (M=10k) | prec@5% (M=0) | prec@5% (M=10k) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Predictor quality on held-out cells (fast schedule)",
+        "",
+        f"{args.held_out} held-out NB101-30k cells, mean over {args.seeds} seeds (different splits).",
+        "",
+        "| labeled N | Kendall tau (M=0) | tau (M=10k) | Spearman rho (M=0) | rho (M=10k) "
+        "| prec@5% (M=0) | prec@5% (M=10k) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     by = {(r["n"], r["m"]): r for r in rows}
     for n in args.sizes:
         a, b = by[(n, 0)], by[(n, 10_000)]
-        lines.append(f"| {n} | {a['kendall_tau']:.3f} | {b['kendall_tau']:.3f} | {a['spearman_rho']:.3f} | "
-                     f"{b['spearman_rho']:.3f} | {a['precision_top5']:.3f} | {b['precision_top5']:.3f} |")
+        lines.append(
+            f"| {n} | {a['kendall_tau']:.3f} | {b['kendall_tau']:.3f} | {a['spearman_rho']:.3f} | "
+            f"{b['spearman_rho']:.3f} | {a['precision_top5']:.3f} | {b['precision_top5']:.3f} |"
+        )
     return lines + [""]
 
 
@@ -134,8 +186,12 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--reference-scale", type=float, default=0.02,
-                   help="fraction of the reference epochs actually run (1 = the full 1000+500)")
+    p.add_argument(
+        "--reference-scale",
+        type=float,
+        default=0.02,
+        help="fraction of the reference epochs actually run (1 = the full 1000+500)",
+    )
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10, 30, 100, 300, 1000])
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--held-out", type=int, default=5000)

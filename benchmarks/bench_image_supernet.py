@@ -21,9 +21,9 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -64,8 +64,18 @@ class BenchConfig:
     smoke: bool = False
 
 
-SMOKE = dict(batch=8, resolution=32, width_mult=0.35, num_classes=10, steps=3, warmup=1, rounds=1,
-             eval_images=64, eval_batch=32, recal_batches=2)
+SMOKE = dict(
+    batch=8,
+    resolution=32,
+    width_mult=0.35,
+    num_classes=10,
+    steps=3,
+    warmup=1,
+    rounds=1,
+    eval_images=64,
+    eval_batch=32,
+    recal_batches=2,
+)
 
 
 def sync(device: torch.device) -> None:
@@ -75,8 +85,7 @@ def sync(device: torch.device) -> None:
 
 def train_throughput(forward: Callable, params: list, cfg: BenchConfig, device: torch.device) -> float:
     """Images per second of ``cfg.steps`` SGD steps after ``cfg.warmup`` untimed ones."""
-    images = torch.randint(0, 256, (cfg.batch, 3, cfg.resolution, cfg.resolution),
-                           dtype=torch.uint8, device=device)
+    images = torch.randint(0, 256, (cfg.batch, 3, cfg.resolution, cfg.resolution), dtype=torch.uint8, device=device)
     labels = torch.randint(0, cfg.num_classes, (cfg.batch,), device=device)
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-5)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -102,8 +111,9 @@ def train_throughput(forward: Callable, params: list, cfg: BenchConfig, device: 
 @torch.no_grad()
 def eval_seconds(model: ImageSupernet, arch, cfg: BenchConfig, device: torch.device) -> float:
     """Seconds for BN recalibration plus inference on ``cfg.eval_images`` synthetic images."""
-    images = torch.randint(0, 256, (cfg.eval_batch, 3, cfg.resolution, cfg.resolution),
-                           dtype=torch.uint8, device=device)
+    images = torch.randint(
+        0, 256, (cfg.eval_batch, 3, cfg.resolution, cfg.resolution), dtype=torch.uint8, device=device
+    )
 
     def forward(batch):
         with autocast(device, cfg.amp):
@@ -125,20 +135,20 @@ def eval_seconds(model: ImageSupernet, arch, cfg: BenchConfig, device: torch.dev
 
 def real_eval_seconds(cfg: BenchConfig, arch, device: torch.device) -> float:
     """Seconds of :meth:`ImageSupernetTask.evaluate` on ``cfg.eval_images`` images of ``cfg.data``."""
-    data = ImageDataConfig(root=cfg.data, resolution=cfg.resolution, val_size=cfg.eval_images,
-                           batch_size=cfg.eval_batch)
-    task = ImageSupernetTask(ImageSupernetConfig(data=data, width_mult=cfg.width_mult,
-                                                 bn_recal_batches=cfg.recal_batches, amp=cfg.amp))
+    data = ImageDataConfig(
+        root=cfg.data, resolution=cfg.resolution, val_size=cfg.eval_images, batch_size=cfg.eval_batch
+    )
+    task = ImageSupernetTask(
+        ImageSupernetConfig(data=data, width_mult=cfg.width_mult, bn_recal_batches=cfg.recal_batches, amp=cfg.amp)
+    )
     model = task.build().to(device)
     return task.evaluate(model, arch, device)["eval_seconds"]
 
 
 def run(cfg: BenchConfig) -> dict:
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto"
-                          else cfg.device)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
     torch.backends.cudnn.benchmark = True
-    space = MobileNetV2Space(resolution=cfg.resolution, width_mult=cfg.width_mult,
-                             num_classes=cfg.num_classes)
+    space = MobileNetV2Space(resolution=cfg.resolution, width_mult=cfg.width_mult, num_classes=cfg.num_classes)
     arch = space.sample(np.random.default_rng(cfg.arch_seed))
     torch.manual_seed(0)
     supernet = ImageSupernet(space).to(device, memory_format=torch.channels_last)
@@ -147,8 +157,9 @@ def run(cfg: BenchConfig) -> dict:
     static.train()
     rates: dict[str, list[float]] = {"supernet": [], "static": []}
     for _ in range(cfg.rounds):  # interleaved, so drifts in clock or load hit both alike
-        rates["supernet"].append(train_throughput(lambda x: supernet(x, arch),
-                                                  supernet.path_parameters(arch), cfg, device))
+        rates["supernet"].append(
+            train_throughput(lambda x: supernet(x, arch), supernet.path_parameters(arch), cfg, device)
+        )
         rates["static"].append(train_throughput(static, list(static.parameters()), cfg, device))
     sup, sta = statistics.median(rates["supernet"]), statistics.median(rates["static"])
     supernet.eval()
@@ -185,8 +196,11 @@ def markdown(r: dict) -> str:
         ("train img/s, supernet path", f"{r['train_img_per_s_supernet']:.1f}"),
         ("train img/s, static network", f"{r['train_img_per_s_static']:.1f}"),
         ("supernet / static (target >= 0.90)", f"{r['supernet_over_static']:.3f}"),
-        (f"eval of one arch on {c['eval_images']} images, s (BN recal {c['recal_batches']} batches,"
-         " synthetic on device)", f"{r['eval_seconds_synthetic']:.2f}"),
+        (
+            f"eval of one arch on {c['eval_images']} images, s (BN recal {c['recal_batches']} batches,"
+            " synthetic on device)",
+            f"{r['eval_seconds_synthetic']:.2f}",
+        ),
     ]
     if "eval_seconds_imagefolder" in r:
         rows.append((f"eval on {c['eval_images']} ImageFolder images, s", f"{r['eval_seconds_imagefolder']:.2f}"))

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from seminas_tune.spaces.tts import TTSSpace
-from seminas_tune.supernet.tts import (TTSNet, TTSTaskConfig, evaluate_arch, export_architecture,
-                                       train_steps)
+from seminas_tune.supernet.tts import TTSNet, TTSTaskConfig, evaluate_arch, export_architecture, train_steps
 
 
 @dataclass
@@ -55,8 +54,17 @@ def gpu_config(corpus: str) -> BenchConfig:
 
 
 def smoke_config(corpus: str) -> BenchConfig:
-    return BenchConfig(task=TTSTaskConfig.tiny(corpus, max_frames=300), warmup_steps=1, timed_steps=3, repeats=2,
-                       n_throughput_archs=2, num_samples=2, steps_per_trial=2, gpus_per_trial=0.0, final_steps=3)
+    return BenchConfig(
+        task=TTSTaskConfig.tiny(corpus, max_frames=300),
+        warmup_steps=1,
+        timed_steps=3,
+        repeats=2,
+        n_throughput_archs=2,
+        num_samples=2,
+        steps_per_trial=2,
+        gpus_per_trial=0.0,
+        final_steps=3,
+    )
 
 
 def _device() -> torch.device:
@@ -94,9 +102,15 @@ def bench_throughput(b: BenchConfig) -> list[dict]:
         for _ in range(b.repeats):  # alternate, keep the best of each (less noise from clocks and caches)
             for name, model in models.items():
                 fps[name] = max(fps[name], _timed_train(model, b.task, arch, b.timed_steps, device)[0])
-        rows.append({"arch": space.describe(arch), "params": static.count_parameters(),
-                     "supernet_frames_per_s": fps["supernet"], "static_frames_per_s": fps["static"],
-                     "ratio": fps["supernet"] / fps["static"]})
+        rows.append(
+            {
+                "arch": space.describe(arch),
+                "params": static.count_parameters(),
+                "supernet_frames_per_s": fps["supernet"],
+                "static_frames_per_s": fps["static"],
+                "ratio": fps["supernet"] / fps["static"],
+            }
+        )
         del supernet, static
     return rows
 
@@ -109,8 +123,12 @@ def bench_search(b: BenchConfig, storage: str) -> dict:
     from trainables.tts_supernet import run_tts_search
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 **({} if torch.cuda.is_available() else {"num_cpus": 2}))
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **({} if torch.cuda.is_available() else {"num_cpus": 2}),
+        )
     sharing = SharingConfig(steps_per_trial=b.steps_per_trial, store_name=f"tts_bench_{int(time.time())}")
     start = time.perf_counter()
     results = run_tts_search(b.task, sharing, b.num_samples, storage, gpus_per_trial=b.gpus_per_trial)
@@ -129,13 +147,27 @@ def bench_search(b: BenchConfig, storage: str) -> dict:
         t0 = time.perf_counter()
         train = train_steps(model, b.task, arch, b.final_steps, device)
         ev = evaluate_arch(model, b.task, arch, device)
-        rows.append({"model": label, "arch": space.describe(arch), "train_s": time.perf_counter() - t0,
-                     "train_loss": train["train_loss"], **ev})
+        rows.append(
+            {
+                "model": label,
+                "arch": space.describe(arch),
+                "train_s": time.perf_counter() - t0,
+                "train_loss": train["train_loss"],
+                **ev,
+            }
+        )
     df = results.get_dataframe()
-    return {"search": {"trials": len(df), "errors": len(results.errors), "search_s": search_s,
-                       "best_supernet_dfr": float(best.metrics["dfr"]), "best_arch": space.describe(best_arch),
-                       "median_supernet_dfr": float(df.dfr.median())},
-            "final": rows}
+    return {
+        "search": {
+            "trials": len(df),
+            "errors": len(results.errors),
+            "search_s": search_s,
+            "best_supernet_dfr": float(best.metrics["dfr"]),
+            "best_arch": space.describe(best_arch),
+            "median_supernet_dfr": float(df.dfr.median()),
+        },
+        "final": rows,
+    }
 
 
 def _markdown(rows: list[dict], floatfmt: str = "{:.4g}") -> str:
@@ -175,31 +207,61 @@ def main(argv=None) -> None:
         b = gpu_config(a.corpus)
     else:
         p.error("--corpus is required (or use --smoke)")
-    overrides = {"num_samples": a.num_samples, "steps_per_trial": a.steps_per_trial,
-                 "final_steps": a.final_steps, "gpus_per_trial": a.gpus_per_trial}
+    overrides = {
+        "num_samples": a.num_samples,
+        "steps_per_trial": a.steps_per_trial,
+        "final_steps": a.final_steps,
+        "gpus_per_trial": a.gpus_per_trial,
+    }
     b = replace(b, **{k: v for k, v in overrides.items() if v is not None}, task=replace(b.task, amp=a.amp))
     torch.manual_seed(0)
-    env = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
-           "torch": torch.__version__, "smoke": a.smoke, "config": asdict(b)}
+    env = {
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "smoke": a.smoke,
+        "config": asdict(b),
+    }
     suffix = "_smoke" if a.smoke else ""
     out = Path(a.out)
     if a.part in ("throughput", "all"):
         rows = bench_throughput(b)
         mean = float(np.mean([r["ratio"] for r in rows]))
-        md = (f"## TTS supernet path vs static model, training throughput ({env['device']})\n\n"
-              + _markdown(rows) + f"\n\nmean ratio {mean:.3f} (target >= 0.90)")
+        md = (
+            f"## TTS supernet path vs static model, training throughput ({env['device']})\n\n"
+            + _markdown(rows)
+            + f"\n\nmean ratio {mean:.3f} (target >= 0.90)"
+        )
         _write(out, f"tts_supernet_throughput{suffix}", {**env, "rows": rows, "mean_ratio": mean}, md)
     if a.part in ("search", "all"):
         res = bench_search(b, f"{tmp.name}/ray")
         s = res["search"]
-        md = (f"## TTS search ({s['trials']} trials x {b.steps_per_trial} shared-weight steps, {s['search_s']:.0f} s; "
-              f"best supernet DFR {s['best_supernet_dfr']:.3f}, median {s['median_supernet_dfr']:.3f})\n\n"
-              f"Trained from scratch {b.final_steps} steps each, {b.task.eval_sentences} held-out sentences, "
-              f"DFR band b = {b.task.dfr_band} decoder steps, decoder layer {b.task.dfr_layer} (heads averaged)\n\n"
-              + _markdown([{k: r[k] for k in ("model", "arch", "params", "dfr", "skipped_words", "repeated_words",
-                                               "sentence_error_rate", "early_stops", "capped_sentences", "val_loss",
-                                               "train_s")}
-                           for r in res["final"]]))
+        md = (
+            f"## TTS search ({s['trials']} trials x {b.steps_per_trial} shared-weight steps, {s['search_s']:.0f} s; "
+            f"best supernet DFR {s['best_supernet_dfr']:.3f}, median {s['median_supernet_dfr']:.3f})\n\n"
+            f"Trained from scratch {b.final_steps} steps each, {b.task.eval_sentences} held-out sentences, "
+            f"DFR band b = {b.task.dfr_band} decoder steps, decoder layer {b.task.dfr_layer} (heads averaged)\n\n"
+            + _markdown(
+                [
+                    {
+                        k: r[k]
+                        for k in (
+                            "model",
+                            "arch",
+                            "params",
+                            "dfr",
+                            "skipped_words",
+                            "repeated_words",
+                            "sentence_error_rate",
+                            "early_stops",
+                            "capped_sentences",
+                            "val_loss",
+                            "train_s",
+                        )
+                    }
+                    for r in res["final"]
+                ]
+            )
+        )
         _write(out, f"tts_supernet_search{suffix}", {**env, **res}, md)
     tmp.cleanup()
 

@@ -72,13 +72,32 @@ def make_searcher(name: str, max_queries: int, seed: int):
     ctrl = ControllerConfig(labeled_steps=50, joint_steps=50, num_threads=1)
     space = nasbench101_space()
     if name == "seminas":
-        return SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
-                               seed=seed, num_initial=100, num_new=100, top_k=100, num_unlabeled=1000,
-                               controller=ctrl)
+        return SemiNASSearcher(
+            space=space,
+            metric="val_accuracy",
+            mode="max",
+            max_queries=max_queries,
+            seed=seed,
+            num_initial=100,
+            num_new=100,
+            top_k=100,
+            num_unlabeled=1000,
+            controller=ctrl,
+        )
     if name == "seminas_re":
-        return SemiNASRESearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
-                                 seed=seed, population_size=50, tournament_size=10, children_per_step=100,
-                                 evals_per_step=10, num_unlabeled=1000, controller=ctrl)
+        return SemiNASRESearcher(
+            space=space,
+            metric="val_accuracy",
+            mode="max",
+            max_queries=max_queries,
+            seed=seed,
+            population_size=50,
+            tournament_size=10,
+            children_per_step=100,
+            evals_per_step=10,
+            num_unlabeled=1000,
+            controller=ctrl,
+        )
     raise SystemExit(f"unknown searcher {name!r}")
 
 
@@ -141,8 +160,13 @@ def child(args) -> int:
         def on_trial_complete(self, iteration, trials, trial, **info):
             _event(events, "complete", trial_id=trial.trial_id)
 
-    ray.init(num_cpus=max(2, args.concurrency), include_dashboard=False, log_to_driver=False,
-             configure_logging=False, _temp_dir=args.ray_temp)
+    ray.init(
+        num_cpus=max(2, args.concurrency),
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        _temp_dir=args.ray_temp,
+    )
     trainable = make_trainable(args.eval_log)
     path = os.path.join(args.storage, EXPERIMENT)
     run_config = tune.RunConfig(name=EXPERIMENT, storage_path=args.storage, verbose=0, callbacks=[Events()])
@@ -157,9 +181,14 @@ def child(args) -> int:
         searcher = make_searcher(args.searcher, args.max_queries, args.seed)
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy",
-                                        mode="max", max_concurrent_trials=args.concurrency,
-                                        reuse_actors=True),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=-1,
+                metric="val_accuracy",
+                mode="max",
+                max_concurrent_trials=args.concurrency,
+                reuse_actors=True,
+            ),
             run_config=run_config,
         )
     grid = tuner.fit()
@@ -191,8 +220,11 @@ def check(args, storage: str, eval_log: str) -> dict:
         statuses[status] = statuses.get(status, 0) + 1
     journaled = [r for f in Path(exp).glob(JOURNAL_TMPL.format("*")) for r in decode(f.read_bytes())[0]]
     completed = {r["trial_id"] for r in journaled if r["op"] == "complete"}
-    outside = {tid: (None, t.config, t.last_result) for tid, t in tune_trials(exp).items()
-               if tid not in trials and tid in completed}
+    outside = {
+        tid: (None, t.config, t.last_result)
+        for tid, t in tune_trials(exp).items()
+        if tid not in trials and tid in completed
+    }
     keys, values = [], {}
     for _, config, last in [*trials.values(), *outside.values()]:
         k = space.key(space.arch_of(config))
@@ -233,8 +265,11 @@ def check(args, storage: str, eval_log: str) -> dict:
     }
     out["checks"] = {
         "finished": statuses == {"TERMINATED": len(trials)},
-        "exactly_max_queries": (queries == args.max_queries and searcher.num_suggested == args.max_queries
-                                and len(searcher.observations) == args.max_queries),
+        "exactly_max_queries": (
+            queries == args.max_queries
+            and searcher.num_suggested == args.max_queries
+            and len(searcher.observations) == args.max_queries
+        ),
         "each_cell_once": len(set(keys)) == len(keys) and not dup_queries,
         "no_result_missing": not missing and not mismatched and len(values) == queries and not lost,
     }
@@ -333,8 +368,9 @@ def repair_experiment(ray_temp: str, exp_dir: Path) -> dict:
     (``ArchSearcher.reconcile``).
     """
     repaired, dropped = 0, []
-    stagings = sorted(Path(ray_temp).glob(f"session_*/artifacts/*/{EXPERIMENT}/driver_artifacts"),
-                      key=lambda p: p.stat().st_mtime)
+    stagings = sorted(
+        Path(ray_temp).glob(f"session_*/artifacts/*/{EXPERIMENT}/driver_artifacts"), key=lambda p: p.stat().st_mtime
+    )
     if stagings and exp_dir.exists():
         staging = stagings[-1]
         for f in sorted(staging.iterdir()):
@@ -397,13 +433,31 @@ def parent(args) -> dict:
                 restores += 1
             elif kills:  # killed before Tune wrote any state: start afresh
                 shutil.rmtree(os.path.join(storage, EXPERIMENT), ignore_errors=True)
-            cmd = [sys.executable, __file__, "--child", "--searcher", args.searcher, "--max-queries",
-                   str(args.max_queries), "--seed", str(args.seed), "--concurrency", str(args.concurrency),
-                   "--storage", storage, "--eval-log",
-                   eval_log, "--events", events, "--ray-temp", ray_temp] + (["--restore"] if restore else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--searcher",
+                args.searcher,
+                "--max-queries",
+                str(args.max_queries),
+                "--seed",
+                str(args.seed),
+                "--concurrency",
+                str(args.concurrency),
+                "--storage",
+                storage,
+                "--eval-log",
+                eval_log,
+                "--events",
+                events,
+                "--ray-temp",
+                ray_temp,
+            ] + (["--restore"] if restore else [])
             out = open(work / f"driver_{kills:02d}.log", "wb")
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
             strategy = strategies[kills % len(strategies)] if kills < args.kills else None
             k_complete = rng.randint(2, 10)
             startup_at = time.time() + rng.uniform(1.0, 8.0)
@@ -438,12 +492,22 @@ def parent(args) -> dict:
                     n = _kill_ray(ray_temp, members)
                     kills += 1
                     fix = repair_experiment(ray_temp, Path(storage) / EXPERIMENT)
-                    log.append({"kill": kills, "why": killed_why, "completions_this_life": completions,
-                                "ray_processes_killed": n, "t": round(time.time() - t0, 1), **fix})
-                    print(f"[{time.time() - t0:6.1f}s] kill {kills:2d}: {killed_why} "
-                          f"({completions} completions in this life, {n} Ray processes removed, "
-                          f"{fix['repaired_files']} state files repaired, dropped {fix['dropped_sessions']})",
-                          flush=True)
+                    log.append(
+                        {
+                            "kill": kills,
+                            "why": killed_why,
+                            "completions_this_life": completions,
+                            "ray_processes_killed": n,
+                            "t": round(time.time() - t0, 1),
+                            **fix,
+                        }
+                    )
+                    print(
+                        f"[{time.time() - t0:6.1f}s] kill {kills:2d}: {killed_why} "
+                        f"({completions} completions in this life, {n} Ray processes removed, "
+                        f"{fix['repaired_files']} state files repaired, dropped {fix['dropped_sessions']})",
+                        flush=True,
+                    )
                     break
                 time.sleep(0.01)
             else:
@@ -456,13 +520,25 @@ def parent(args) -> dict:
         wall = time.time() - t0
     finally:
         shutil.rmtree(ray_temp, ignore_errors=True)
-    reconciled = [line.split("reconciled: ", 1)[1].strip() for f in sorted(work.glob("driver_*.log"))
-                  for line in f.read_text(errors="replace").splitlines() if "reconciled: " in line]
-    summary = {"searcher": args.searcher, "max_queries": args.max_queries, "seed": args.seed,
-               "concurrency": args.concurrency,
-               "kills": kills, "restores": restores, "wall_s": round(wall, 1), "kill_log": log,
-               "restores_that_reconciled": reconciled,
-               **check(args, storage, eval_log), "workdir": str(work)}
+    reconciled = [
+        line.split("reconciled: ", 1)[1].strip()
+        for f in sorted(work.glob("driver_*.log"))
+        for line in f.read_text(errors="replace").splitlines()
+        if "reconciled: " in line
+    ]
+    summary = {
+        "searcher": args.searcher,
+        "max_queries": args.max_queries,
+        "seed": args.seed,
+        "concurrency": args.concurrency,
+        "kills": kills,
+        "restores": restores,
+        "wall_s": round(wall, 1),
+        "kill_log": log,
+        "restores_that_reconciled": reconciled,
+        **check(args, storage, eval_log),
+        "workdir": str(work),
+    }
     return summary
 
 
@@ -480,19 +556,23 @@ def table_row(summary: dict) -> dict:
     counts = [ast.literal_eval(r) for r in summary["restores_that_reconciled"]]
     reconciled = [sum(c.get(name, 0) for c in counts) for name in RECONCILED]
     return {
-        "searcher": summary["searcher"], "seed": summary["seed"], "conc.": summary["concurrency"],
+        "searcher": summary["searcher"],
+        "seed": summary["seed"],
+        "conc.": summary["concurrency"],
         "kills": summary["kills"],
         "moments: compl./train./random/start": "/".join(map(str, moments)),
         "files repaired / sessions dropped": f"{repairs} / {dropped}",
         "reconciled: journal/completed/requeued/adopted": "/".join(map(str, reconciled)),
-        "trials in Tune's table": summary["trials"], "evaluations logged": summary["evaluations_logged"],
+        "trials in Tune's table": summary["trials"],
+        "evaluations logged": summary["evaluations_logged"],
         "re-runs same id": summary["reruns_same_trial"],
         "cells under 2 ids": summary["keys_evaluated_by_two_trials"],
         "orphans in log / only in journal": f"{summary['orphan_trials_in_log']} / "
-                                            f"{summary.get('finished_trials_only_in_journal', 0)}",
+        f"{summary.get('finished_trials_only_in_journal', 0)}",
         "results lost": summary["results_missing_from_pool"] + summary["results_with_other_value_in_pool"],
-        "checks": "pass" if all(summary["checks"].values()) else
-                  "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
+        "checks": "pass"
+        if all(summary["checks"].values())
+        else "FAIL: " + ",".join(k for k, v in summary["checks"].items() if not v),
         "wall (s)": summary["wall_s"],
     }
 
@@ -521,15 +601,22 @@ def main(argv=None) -> int:
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--max-queries", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", default=None,
-                   help="seed rotation: comma-separated seeds run one after another, e.g. 0,1,2,3,4; "
-                        "the summaries go to --json-dir and one table is printed")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="seed rotation: comma-separated seeds run one after another, e.g. 0,1,2,3,4; "
+        "the summaries go to --json-dir and one table is printed",
+    )
     p.add_argument("--concurrency", type=int, default=2, help="max_concurrent_trials")
     p.add_argument("--workdir", default=None, help="run folder (default: a new temp dir)")
     p.add_argument("--json", default=None, help="write the summary here")
     p.add_argument("--json-dir", default=None, help="with --seeds: write <searcher>_seed<N>.json here")
-    p.add_argument("--recheck", metavar="SUMMARY_JSON", default=None,
-                   help="recompute the checks of a finished run (from its workdir) into its JSON summary")
+    p.add_argument(
+        "--recheck",
+        metavar="SUMMARY_JSON",
+        default=None,
+        help="recompute the checks of a finished run (from its workdir) into its JSON summary",
+    )
     # driver-only
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
@@ -550,8 +637,11 @@ def main(argv=None) -> int:
             run_args.workdir = os.path.join(args.workdir, f"{args.searcher}_seed{seed}")
         summary = parent(run_args)
         print(json.dumps({k: v for k, v in summary.items() if k != "kill_log"}, indent=1), flush=True)
-        out = (os.path.join(args.json_dir, f"{args.searcher}_seed{seed}.json") if args.seeds and args.json_dir
-               else args.json)
+        out = (
+            os.path.join(args.json_dir, f"{args.searcher}_seed{seed}.json")
+            if args.seeds and args.json_dir
+            else args.json
+        )
         if out:
             Path(out).write_text(json.dumps(summary, indent=1))
         summaries.append(summary)

@@ -19,11 +19,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seminas_tune.bench import main  # noqa: E402
 
 ARGS = [
-    "--benchmarks", "nb101", "--algorithms", "random,re,local,seminas_re", "--seeds", "100",
-    "--budget", "1000", "--workers", "2", "--out", "benchmarks/results/nb101_evolution",
-    "--set", "seminas_re.evals_per_step=100", "--set", "seminas_re.children_per_step=1000",
-    "--set", "seminas_re.num_unlabeled=2000", "--set", "seminas_re.controller.labeled_steps=15",
-    "--set", "seminas_re.controller.joint_steps=15", "--set", "seminas_re.controller.batch_size=128",
+    "--benchmarks",
+    "nb101",
+    "--algorithms",
+    "random,re,local,seminas_re",
+    "--seeds",
+    "100",
+    "--budget",
+    "1000",
+    "--workers",
+    "2",
+    "--out",
+    "benchmarks/results/nb101_evolution",
+    "--set",
+    "seminas_re.evals_per_step=100",
+    "--set",
+    "seminas_re.children_per_step=1000",
+    "--set",
+    "seminas_re.num_unlabeled=2000",
+    "--set",
+    "seminas_re.controller.labeled_steps=15",
+    "--set",
+    "seminas_re.controller.joint_steps=15",
+    "--set",
+    "seminas_re.controller.batch_size=128",
 ]
 
 if __name__ == "__main__":

@@ -95,12 +95,12 @@ def search(max_queries: int = 60, seed: int = 0, storage_path: str | None = None
     settings = {"num_initial": 20, "num_new": 10, "top_k": 10, "num_unlabeled": 1000, **seminas_kwargs}
     # The space is the searcher's own, so Tune's param_space is empty and Tune does not hand
     # TuneConfig's metric and mode over: the searcher needs them itself.
-    searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=max_queries,
-                               seed=seed, **settings)
+    searcher = SemiNASSearcher(
+        space=space, metric="val_accuracy", mode="max", max_queries=max_queries, seed=seed, **settings
+    )
     grid = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=2,
-                                    reuse_actors=True),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=2, reuse_actors=True),
         run_config=tune.RunConfig(name="cell_table", storage_path=storage_path, verbose=0),
     ).fit()
     return grid, searcher

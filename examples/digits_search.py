@@ -41,9 +41,20 @@ PARAM_SPACE = {
 
 #: SemiNAS settings for a budget of a few dozen trials: 10 random ones, then a controller round
 #: every 6 results, with a controller small enough to train in a second or two on one core.
-SEMINAS = dict(num_initial=10, num_new=6, top_k=10, num_unlabeled=200,
-               controller=ControllerConfig(epd=EPDConfig(hidden=32, mlp_hidden=32), labeled_steps=40,
-                                           joint_steps=40, batch_size=64, num_threads=1, device="cpu"))
+SEMINAS = dict(
+    num_initial=10,
+    num_new=6,
+    top_k=10,
+    num_unlabeled=200,
+    controller=ControllerConfig(
+        epd=EPDConfig(hidden=32, mlp_hidden=32),
+        labeled_steps=40,
+        joint_steps=40,
+        batch_size=64,
+        num_threads=1,
+        device="cpu",
+    ),
+)
 
 
 _SPLITS: dict = {}  # per worker process (an lru_cache would not pickle with a script's trainable)
@@ -115,8 +126,16 @@ def make_searcher(name: str, seed: int, trials: int, **seminas_kwargs):
     raise ValueError(f"searcher must be 'seminas' or 'optuna', got {name!r}")
 
 
-def search(name: str, seed: int, *, trials: int = 40, epochs: int = 5, concurrency: int = 2,
-           storage_path: str | None = None, **seminas_kwargs) -> dict:
+def search(
+    name: str,
+    seed: int,
+    *,
+    trials: int = 40,
+    epochs: int = 5,
+    concurrency: int = 2,
+    storage_path: str | None = None,
+    **seminas_kwargs,
+) -> dict:
     """One search through ``tune.Tuner``: the trials' configs, their validation accuracy after the
     last epoch (what both searchers maximise), the best of them, the search's wall time and the
     searcher."""
@@ -124,11 +143,19 @@ def search(name: str, seed: int, *, trials: int = 40, epochs: int = 5, concurren
     searcher = make_searcher(name, seed, trials, **seminas_kwargs)
     start = time.perf_counter()
     grid = tune.Tuner(
-        train_digits, param_space=space,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=trials, metric="val_accuracy", mode="max",
-                                    max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name=f"digits_{name}_{seed}_{time.strftime('%Y%m%d-%H%M%S')}",
-                                  storage_path=storage_path, verbose=0),
+        train_digits,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=trials,
+            metric="val_accuracy",
+            mode="max",
+            max_concurrent_trials=concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"digits_{name}_{seed}_{time.strftime('%Y%m%d-%H%M%S')}", storage_path=storage_path, verbose=0
+        ),
     ).fit()
     wall = time.perf_counter() - start
     if grid.errors:
@@ -136,8 +163,13 @@ def search(name: str, seed: int, *, trials: int = 40, epochs: int = 5, concurren
         raise RuntimeError(f"{name} seed {seed}: {len(grid.errors)} trials failed, the first: {first}")
     results = [r for r in grid if r.metrics]
     final = [r.metrics["val_accuracy"] for r in results]
-    return {"configs": [r.config for r in results], "final_accuracy": final, "best": max(final), "wall_s": wall,
-            "searcher": searcher}
+    return {
+        "configs": [r.config for r in results],
+        "final_accuracy": final,
+        "best": max(final),
+        "wall_s": wall,
+        "searcher": searcher,
+    }
 
 
 def summarise(runs: dict[str, list[dict]]) -> str:
@@ -147,8 +179,10 @@ def summarise(runs: dict[str, list[dict]]) -> str:
         best = np.array([r["best"] for r in rs])
         se = best.std(ddof=1) / np.sqrt(len(best)) if len(best) > 1 else float("nan")
         wall = np.mean([r["wall_s"] for r in rs])
-        rows.append(f"| {name} | {len(rs)} | {len(rs[0]['final_accuracy'])} | "
-                    f"{100 * best.mean():.2f} ± {100 * se:.2f} % | {wall:.0f} |")
+        rows.append(
+            f"| {name} | {len(rs)} | {len(rs[0]['final_accuracy'])} | "
+            f"{100 * best.mean():.2f} ± {100 * se:.2f} % | {wall:.0f} |"
+        )
     return "\n".join(rows)
 
 

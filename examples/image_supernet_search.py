@@ -59,14 +59,20 @@ def task_config(args: argparse.Namespace) -> ImageSupernetConfig:
     resolution = args.resolution or (32 if demo else 224)
     root = write_digits_imagefolder(args.digits, resolution=resolution) if demo else args.data
     data = ImageDataConfig(
-        root=str(root), resolution=resolution,
+        root=str(root),
+        resolution=resolution,
         val_size=args.val_size or (300 if demo else 10_000),
         batch_size=args.batch_size or (64 if demo else 256),
         num_workers=args.workers if args.workers is not None else (0 if demo else 8),
-        train_scale=(0.6, 1.0) if demo else (0.08, 1.0), hflip=not demo,
+        train_scale=(0.6, 1.0) if demo else (0.08, 1.0),
+        hflip=not demo,
     )
-    return ImageSupernetConfig(data=data, width_mult=args.width_mult or (0.35 if demo else 1.0),
-                               lr=0.1 if demo else 0.05, torch_threads=1 if demo else None)
+    return ImageSupernetConfig(
+        data=data,
+        width_mult=args.width_mult or (0.35 if demo else 1.0),
+        lr=0.1 if demo else 0.05,
+        torch_threads=1 if demo else None,
+    )
 
 
 def main(argv=None) -> None:
@@ -77,27 +83,38 @@ def main(argv=None) -> None:
     ray.init(address=args.address)
     cfg = task_config(args)
     task = ImageSupernetTask(cfg)
-    sharing = SharingConfig(steps_per_trial=args.steps_per_trial,
-                            store_name=f"image-supernet-{int(time.time())}")
-    searcher = SemiNASSearcher(space=task.space, metric="val_accuracy", mode="max",
-                               max_queries=args.trials, seed=args.seed, max_flops=args.max_flops)
+    sharing = SharingConfig(steps_per_trial=args.steps_per_trial, store_name=f"image-supernet-{int(time.time())}")
+    searcher = SemiNASSearcher(
+        space=task.space,
+        metric="val_accuracy",
+        mode="max",
+        max_queries=args.trials,
+        seed=args.seed,
+        max_flops=args.max_flops,
+    )
     tuner = tune.Tuner(
         image_supernet_trainable(cfg, sharing, gpus_per_trial=args.gpus_per_trial),
-        tune_config=tune.TuneConfig(search_alg=searcher, metric="val_accuracy", mode="max",
-                                    num_samples=args.trials, max_concurrent_trials=args.concurrent,
-                                    reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            metric="val_accuracy",
+            mode="max",
+            num_samples=args.trials,
+            max_concurrent_trials=args.concurrent,
+            reuse_actors=True,
+        ),
         run_config=tune.RunConfig(name=sharing.store_name, storage_path=args.storage, **compact_output(searcher)),
     )
     results = tuner.fit()
     best = results.get_best_result()
     arch = task.space.arch_of(best.config)
-    print(f"best of {len(results)} trials: val_accuracy {best.metrics['val_accuracy']:.4f}, "
-          f"{best.metrics['flops'] / 1e6:.1f} M multiply-adds, {best.metrics['params'] / 1e6:.2f} M params")
+    print(
+        f"best of {len(results)} trials: val_accuracy {best.metrics['val_accuracy']:.4f}, "
+        f"{best.metrics['flops'] / 1e6:.1f} M multiply-adds, {best.metrics['params'] / 1e6:.2f} M params"
+    )
     print(f"  {task.space.describe(arch)}")
 
     net = export_arch(supernet_from_store(task, sharing), arch)
-    torch.save({"arch": arch, "space": asdict(task.space.config), "state_dict": net.state_dict()},
-               args.out)
+    torch.save({"arch": arch, "space": asdict(task.space.config), "state_dict": net.state_dict()}, args.out)
     print(f"exported the standalone network with inherited weights to {Path(args.out).resolve()}")
     ray.kill(ray.get_actor(sharing.store_name, namespace=sharing.namespace))  # the store is detached
 

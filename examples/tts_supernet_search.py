@@ -21,8 +21,14 @@ import ray
 
 from seminas_tune.data.make_espeak_corpus import CorpusConfig, make_corpus
 from seminas_tune.supernet.sharing import SharingConfig
-from seminas_tune.supernet.tts import (TTSSupernetTask, TTSTaskConfig, export_architecture, save_tts_model,
-                                       supernet_from_store, synthesize_to_wav)
+from seminas_tune.supernet.tts import (
+    TTSSupernetTask,
+    TTSTaskConfig,
+    export_architecture,
+    save_tts_model,
+    supernet_from_store,
+    synthesize_to_wav,
+)
 from trainables.tts_supernet import run_tts_search
 
 
@@ -51,8 +57,10 @@ def main(argv=None) -> None:
     best = results.get_best_result()
     task = TTSSupernetTask(cfg)
     arch = task.space.arch_of(best.config)
-    print(f"best: {task.space.describe(arch)}  dfr={best.metrics['dfr']:.3f}  "
-          f"skipped={best.metrics['skipped_words']} repeated={best.metrics['repeated_words']}")
+    print(
+        f"best: {task.space.describe(arch)}  dfr={best.metrics['dfr']:.3f}  "
+        f"skipped={best.metrics['skipped_words']} repeated={best.metrics['repeated_words']}"
+    )
     model = export_architecture(supernet_from_store(task, sharing), arch)
     out = Path(a.out)
     path = save_tts_model(model, out / "tts_best.pt", cfg.mel)

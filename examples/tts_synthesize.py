@@ -22,8 +22,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="WAV file to write")
     p.add_argument("--model", help="model saved by save_tts_model")
     p.add_argument("--corpus", help="train a model on this LJSpeech-layout corpus first")
-    p.add_argument("--arch", default="trans4",
-                   help="one op for every layer, or a comma-separated op per layer (encoder, then decoder)")
+    p.add_argument(
+        "--arch",
+        default="trans4",
+        help="one op for every layer, or a comma-separated op per layer (encoder, then decoder)",
+    )
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--save", default="tts_model.pt")
     p.add_argument("--tiny", action="store_true", help="CPU-sized model (quick check, unintelligible)")

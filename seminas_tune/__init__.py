@@ -8,7 +8,14 @@ from seminas_tune.search import (
     SemiNASRESearcher,
     SemiNASSearcher,
 )
-from seminas_tune.spaces import CategoricalSpace, MobileNetV2Space, NASBench101Space, NASBench201Space, SearchSpace, TTSSpace
+from seminas_tune.spaces import (
+    CategoricalSpace,
+    MobileNetV2Space,
+    NASBench101Space,
+    NASBench201Space,
+    SearchSpace,
+    TTSSpace,
+)
 
 __version__ = "0.1.0"
 

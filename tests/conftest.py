@@ -17,7 +17,8 @@ def ray_session():
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, namespace="seminas_tests")
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, namespace="seminas_tests"
+        )
     yield ray
     ray.shutdown()

@@ -27,8 +27,9 @@ def _tuner(trainable, searcher, tmp_path, name="bad", **tune_kw):
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, **tune_kw),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), name=name, verbose=0,
-                                  failure_config=tune.FailureConfig(fail_fast=True)),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name=name, verbose=0, failure_config=tune.FailureConfig(fail_fast=True)
+        ),
     )
 
 
@@ -42,8 +43,7 @@ def test_metric_missing_from_results_fails_the_run(ray_session, tmp_path):
 
 def test_invalid_mode_in_tune_config(ray_session, tmp_path):
     with pytest.raises(ValueError, match="mode"):
-        _tuner(nasbench101_trainable, make("re", max_queries=3), tmp_path, metric="val_accuracy",
-               mode="maximise").fit()
+        _tuner(nasbench101_trainable, make("re", max_queries=3), tmp_path, metric="val_accuracy", mode="maximise").fit()
 
 
 def test_warm_start_from_another_space_names_the_keys():
@@ -61,8 +61,14 @@ def test_restore_with_a_corrupt_searcher_checkpoint(ray_session, tmp_path):
     """Tuner.restore over a damaged searcher checkpoint: with ``fail_fast`` the searcher's
     CheckpointError surfaces (without it, Tune logs "Failed to restore the run state" and
     restarts the experiment: see docs/reliability.md)."""
-    _tuner(nasbench101_trainable, make("re", max_queries=2, background="auto"), tmp_path, name="exp",
-           metric="val_accuracy", mode="max").fit()
+    _tuner(
+        nasbench101_trainable,
+        make("re", max_queries=2, background="auto"),
+        tmp_path,
+        name="exp",
+        metric="val_accuracy",
+        mode="max",
+    ).fit()
     exp = tmp_path / "exp"
     [ckpt] = exp.glob("searcher-state-*.pkl")
     ckpt.write_bytes(b"\x80\x04 garbage")

@@ -13,16 +13,24 @@ import pytest
 from seminas_tune import bench as B
 
 TINY_SEMINAS = {
-    "num_initial": 4, "num_new": 4, "top_k": 4, "num_unlabeled": 40, "controller.epd.hidden": 16,
-    "controller.epd.mlp_hidden": 16, "controller.labeled_steps": 5, "controller.joint_steps": 5,
-    "controller.batch_size": 32, "controller.num_threads": 1,
+    "num_initial": 4,
+    "num_new": 4,
+    "top_k": 4,
+    "num_unlabeled": 40,
+    "controller.epd.hidden": 16,
+    "controller.epd.mlp_hidden": 16,
+    "controller.labeled_steps": 5,
+    "controller.joint_steps": 5,
+    "controller.batch_size": 32,
+    "controller.num_threads": 1,
 }
 TINY_RE = {"population_size": 4, "tournament_size": 2}
 
 
 def _unit(benchmark, alg, seed, budget, driver="inline", settings=None, time_budget=None, invalid_factor=50.0):
-    return B.Unit(benchmark, alg, seed, budget, time_budget, driver, tuple(sorted((settings or {}).items())),
-                  invalid_factor)
+    return B.Unit(
+        benchmark, alg, seed, budget, time_budget, driver, tuple(sorted((settings or {}).items())), invalid_factor
+    )
 
 
 @pytest.mark.parametrize("alg,settings", [("seminas", TINY_SEMINAS), ("re", TINY_RE)])
@@ -95,9 +103,15 @@ def test_random_expectation_is_exact_on_a_small_table():
 
 
 def test_settings_parse_apply_and_reject():
-    s = B.parse_sets(["seminas.num_unlabeled=2000", "seminas.controller.joint_steps=100",
-                      "seminas@big.controller.epd.hidden=128", "optuna.sampler.n_startup_trials=5"],
-                     ["seminas", "seminas@big", "optuna"])
+    s = B.parse_sets(
+        [
+            "seminas.num_unlabeled=2000",
+            "seminas.controller.joint_steps=100",
+            "seminas@big.controller.epd.hidden=128",
+            "optuna.sampler.n_startup_trials=5",
+        ],
+        ["seminas", "seminas@big", "optuna"],
+    )
     assert s["seminas"] == {"controller.num_threads": 1, "num_unlabeled": 2000, "controller.joint_steps": 100}
     assert s["seminas@big"]["controller.epd.hidden"] == 128 and s["seminas@big"]["num_unlabeled"] == 2000
     kw = B.our_kwargs(s["seminas@big"])
@@ -109,8 +123,20 @@ def test_settings_parse_apply_and_reject():
 
 def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     out = tmp_path / "res"
-    argv = ["--benchmarks", "nb101", "--algorithms", "random,basic", "--seeds", "3", "--budget", "60",
-            "--workers", "1", "--out", str(out)]
+    argv = [
+        "--benchmarks",
+        "nb101",
+        "--algorithms",
+        "random,basic",
+        "--seeds",
+        "3",
+        "--budget",
+        "60",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    ]
     res = B.run(argv)
     assert res["ran"] == 6 and res["skipped"] == 0 and not res["errors"]
     printed = capsys.readouterr().out
@@ -129,9 +155,10 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
         assert (np.diff(g["regret"].to_numpy()) <= 1e-12).all()
     r = valid[valid["algorithm"] == "random"].groupby("query")["regret"].mean()
     assert r[60] < r[10] < r[1]
-    bench = B.get_benchmark("nb101")
-    assert r[60] == pytest.approx(valid[(valid["algorithm"] == "random") & (valid["query"] == 60)]
-                                  .eval("@bench.vmax - best_value").mean())
+    bench = B.get_benchmark("nb101")  # noqa: F841 - read by the .eval string below
+    assert r[60] == pytest.approx(
+        valid[(valid["algorithm"] == "random") & (valid["query"] == 60)].eval("@bench.vmax - best_value").mean()
+    )
 
     md = (out / "summary.md").read_text()
     assert "| random | 3 |" in md and "| basic | 3 |" in md and "@50" in md and "@60" in md
@@ -184,12 +211,23 @@ def test_tune_builtins_installed_by_the_compare_extra_run_a_unit(alg):
 def test_goal_lines_judge_seminas_against_the_field():
     """Generated curves (two seeds each): SemiNAS lowest at 100 but within RE's interval at 300."""
     grid = np.arange(1, 1001)
-    curves = {("seminas", 0): 0.010 / grid, ("seminas", 1): 0.012 / grid,
-              ("re", 0): 0.020 / grid, ("re", 1): 0.024 / grid,
-              ("random", 0): 0.030 / np.sqrt(grid), ("random", 1): 0.030 / np.sqrt(grid)}
+    curves = {
+        ("seminas", 0): 0.010 / grid,
+        ("seminas", 1): 0.012 / grid,
+        ("re", 0): 0.020 / grid,
+        ("re", 1): 0.024 / grid,
+        ("random", 0): 0.030 / np.sqrt(grid),
+        ("random", 1): 0.030 / np.sqrt(grid),
+    }
     curves[("re", 0)][299:] = curves[("seminas", 0)][299:]
-    hits = {("seminas", 0): 40.0, ("seminas", 1): 60.0, ("re", 0): 45.0, ("re", 1): math.inf,
-            ("random", 0): 30.0, ("random", 1): 20.0}
+    hits = {
+        ("seminas", 0): 40.0,
+        ("seminas", 1): 60.0,
+        ("re", 0): 45.0,
+        ("re", 1): math.inf,
+        ("random", 0): 30.0,
+        ("random", 1): 20.0,
+    }
     text = "\n".join(B.goal_lines(curves, hits, ["seminas", "re", "random"], [100, 300, 1000]))
     assert "| 100 | seminas 0.011 | 0.011 +- 0.001 | 0.022 +- 0.002 | yes | yes |" in text
     row300 = [ln for ln in text.splitlines() if ln.startswith("| 300 |")][0]
@@ -201,8 +239,24 @@ def test_goal_lines_judge_seminas_against_the_field():
 
 def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):
     out = tmp_path / "res"
-    res = B.run(["--benchmarks", "nb201-cifar10", "--algorithms", "random,basic", "--seeds", "2", "--budget", "60",
-                 "--builtin-budget", "30", "--workers", "1", "--out", str(out)])
+    res = B.run(
+        [
+            "--benchmarks",
+            "nb201-cifar10",
+            "--algorithms",
+            "random,basic",
+            "--seeds",
+            "2",
+            "--budget",
+            "60",
+            "--builtin-budget",
+            "30",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert res["ran"] == 4 and not res["errors"]
     md = (out / "summary.md").read_text()
     assert "Budget 60 valid queries (basic: 30)" in md
@@ -226,8 +280,11 @@ def test_library_errors_raise_and_the_command_line_exits_2(tmp_path, capsys):
     with pytest.raises(B.BenchError, match="unknown benchmark 'nb999'"):
         B.get_benchmark("nb999")
     out = tmp_path / "res"
-    for argv in (["--algorithms", "nosuch"], ["--algorithms", "seminas", "--set", "seminas.bogus=1"],
-                 ["--benchmarks", "nb999", "--algorithms", "random"]):
+    for argv in (
+        ["--algorithms", "nosuch"],
+        ["--algorithms", "seminas", "--set", "seminas.bogus=1"],
+        ["--benchmarks", "nb999", "--algorithms", "random"],
+    ):
         assert B.main([*argv, "--out", str(out)]) == 2
         assert package_main(["bench", *argv, "--out", str(out)]) == 2
         captured = capsys.readouterr()
@@ -266,8 +323,11 @@ def test_a_tune_algorithm_is_one_table_entry(monkeypatch):
     with pytest.raises(B.BenchError, match="basic2 has no settings"):
         B.parse_sets(["basic2.x=1"], ["basic2"])
     rows, meta = B.run_unit(_unit("nb201-cifar10", "basic2", 0, 10))
-    assert meta["n_valid"] == 10 and meta["stop_reason"] == "budget" and meta["resolved"] == {
-        "class": "BasicVariantSearcher"}
+    assert (
+        meta["n_valid"] == 10
+        and meta["stop_reason"] == "budget"
+        and meta["resolved"] == {"class": "BasicVariantSearcher"}
+    )
     # its own stream, not basic's: the stream is derived from the name
     basic_rows, _ = B.run_unit(_unit("nb201-cifar10", "basic", 0, 10))
     assert [r["key"] for r in rows] != [r["key"] for r in basic_rows]

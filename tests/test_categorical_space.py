@@ -13,17 +13,20 @@ from seminas_tune.spaces.nasbench201 import NB201_OPS
 
 
 def test_domains_become_grids():
-    space = CategoricalSpace({
-        "c": tune.choice(["a", "b"]),
-        "i": tune.randint(1, 5),
-        "qi": tune.qrandint(2, 10, 2),
-        "wide": tune.randint(0, 1000),
-        "log_i": tune.lograndint(1, 1025),
-        "u": tune.uniform(0.0, 1.0),
-        "lu": tune.loguniform(1e-4, 1e-1),
-        "qu": tune.quniform(0.0, 1.0, 0.25),
-        "qlu": tune.qloguniform(1e-3, 1.0, 1e-3),
-    }, resolution=4)
+    space = CategoricalSpace(
+        {
+            "c": tune.choice(["a", "b"]),
+            "i": tune.randint(1, 5),
+            "qi": tune.qrandint(2, 10, 2),
+            "wide": tune.randint(0, 1000),
+            "log_i": tune.lograndint(1, 1025),
+            "u": tune.uniform(0.0, 1.0),
+            "lu": tune.loguniform(1e-4, 1e-1),
+            "qu": tune.quniform(0.0, 1.0, 0.25),
+            "qlu": tune.qloguniform(1e-3, 1.0, 1e-3),
+        },
+        resolution=4,
+    )
     ch = space.choices()
     assert ch["c"] == ["a", "b"] and ch["i"] == [1, 2, 3, 4] and ch["qi"] == [2, 4, 6, 8, 10]
     assert len(ch["wide"]) == 4 and ch["wide"][0] == 0 and ch["wide"][-1] == 999
@@ -35,12 +38,15 @@ def test_domains_become_grids():
     assert all(isinstance(v, int) for v in ch["i"] + ch["wide"]) and all(isinstance(v, float) for v in ch["u"])
 
 
-@pytest.mark.parametrize("entry, words", [
-    ({"model": {"depth": tune.randn(0, 1)}}, ["'model/depth'", "unbounded"]),
-    ({"lr": tune.grid_search([0.1, 0.01])}, ["'lr'", "grid_search", "tune.choice"]),
-    ({"f": tune.sample_from(lambda spec: 1)}, ["'f'", "sample_from"]),
-    ({"layers": [tune.choice([1, 2])]}, ["'layers'", "inside a list"]),
-])
+@pytest.mark.parametrize(
+    "entry, words",
+    [
+        ({"model": {"depth": tune.randn(0, 1)}}, ["'model/depth'", "unbounded"]),
+        ({"lr": tune.grid_search([0.1, 0.01])}, ["'lr'", "grid_search", "tune.choice"]),
+        ({"f": tune.sample_from(lambda spec: 1)}, ["'f'", "sample_from"]),
+        ({"layers": [tune.choice([1, 2])]}, ["'layers'", "inside a list"]),
+    ],
+)
 def test_unsupported_domains_name_the_parameter(entry, words):
     with pytest.raises(ValueError) as e:
         CategoricalSpace(entry)
@@ -48,8 +54,10 @@ def test_unsupported_domains_name_the_parameter(entry, words):
 
 
 def test_nested_config_constants_and_describe():
-    space = CategoricalSpace({"net": {"width": tune.choice([8, 16])}, "lr": tune.loguniform(1e-3, 1e-1),
-                              "epochs": 5, "meta": {"tag": "x"}}, resolution=3)
+    space = CategoricalSpace(
+        {"net": {"width": tune.choice([8, 16])}, "lr": tune.loguniform(1e-3, 1e-1), "epochs": 5, "meta": {"tag": "x"}},
+        resolution=3,
+    )
     assert set(space.choices()) == {"net/width", "lr"} and space.constants() == {"epochs": 5, "meta/tag": "x"}
     arch = space.sample(np.random.default_rng(0))
     cfg = space.to_config(arch)

@@ -8,7 +8,8 @@ subprocess (``python tests/test_cluster.py --driver ...``) with ``ray.init(addre
 test session's own Ray instance (the ``ray_session`` fixture) is never mixed in.
 
 Every trial appends (trial_id, node_id, key) to a log; as soon as a trial runs on the second
-node (there it sleeps 3 s), the node is killed under it. Its trials fail and are retried on the head (``FailureConfig(max_failures)``)
+node (there it sleeps 3 s), the node is killed under it. Its trials fail and are retried on the head
+(``FailureConfig(max_failures)``)
 and the search completes with every query accounted for.
 """
 
@@ -59,9 +60,16 @@ def driver(address: str, storage: str, trial_log: str, summary: str) -> None:
         def on_step_end(self, iteration, trials, **info):  # progress, for a failure's report
             if time.time() - Recoveries.last > 5:
                 Recoveries.last = time.time()
-                _append(trial_log, {"event": "progress", "suggested": searcher.num_suggested,
-                                    "pending": len(searcher._pending), "job": searcher.job_running,
-                                    "statuses": sorted({t.status for t in trials})})
+                _append(
+                    trial_log,
+                    {
+                        "event": "progress",
+                        "suggested": searcher.num_suggested,
+                        "pending": len(searcher._pending),
+                        "job": searcher.job_running,
+                        "statuses": sorted({t.status for t in trials}),
+                    },
+                )
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             Recoveries.n += 1
@@ -69,23 +77,44 @@ def driver(address: str, storage: str, trial_log: str, summary: str) -> None:
     searcher = make("seminas", max_queries=BUDGET, background="auto")
     tuner = tune.Tuner(
         tune.with_resources(on_node, {"cpu": 1}),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy", mode="max",
-                                    max_concurrent_trials=2, reuse_actors=True),
-        run_config=tune.RunConfig(name="cluster", storage_path=storage, verbose=0, callbacks=[Recoveries()],
-                                  failure_config=tune.FailureConfig(max_failures=3)),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=-1,
+            metric="val_accuracy",
+            mode="max",
+            max_concurrent_trials=2,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name="cluster",
+            storage_path=storage,
+            verbose=0,
+            callbacks=[Recoveries()],
+            failure_config=tune.FailureConfig(max_failures=3),
+        ),
     )
     grid = tuner.fit()
     df = grid.get_dataframe()
     space = searcher.space
     keys = [space.key(space.from_config({k: r[f"config/{k}"] for k in space.choices()})) for _, r in df.iterrows()]
-    Path(summary).write_text(json.dumps({
-        "trials": len(df), "errors": len(grid.errors), "distinct_keys": len(set(keys)),
-        "result_nodes": sorted(set(df["node_id"])), "recoveries": Recoveries.n,
-        "suggested": searcher.num_suggested, "pending": len(searcher._pending),
-        "statuses": [o.status for o in searcher.observations],
-        "values_match": all(
-            {o.key: o.value for o in searcher.observations}.get(k) == v for k, v in zip(keys, df["val_accuracy"])),
-    }))
+    Path(summary).write_text(
+        json.dumps(
+            {
+                "trials": len(df),
+                "errors": len(grid.errors),
+                "distinct_keys": len(set(keys)),
+                "result_nodes": sorted(set(df["node_id"])),
+                "recoveries": Recoveries.n,
+                "suggested": searcher.num_suggested,
+                "pending": len(searcher._pending),
+                "statuses": [o.status for o in searcher.observations],
+                "values_match": all(
+                    {o.key: o.value for o in searcher.observations}.get(k) == v
+                    for k, v in zip(keys, df["val_accuracy"])
+                ),
+            }
+        )
+    )
     ray.shutdown()
 
 
@@ -133,8 +162,14 @@ def _kill_session(sid: int, wait: float = 10.0) -> None:
 
 def _ray_start(args: list[str], env: dict, sessions: list[int]) -> None:
     """``ray start`` in a new session; returns the session id its daemons keep."""
-    proc = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *args], env=env,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ray.scripts.scripts", "start", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     sessions.append(proc.pid)  # new session: sid == pid of the `ray start` process
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0, out
@@ -150,27 +185,64 @@ def test_search_on_two_nodes_survives_losing_one(tmp_path):
     port = _free_port()
     head_tmp = tempfile.mkdtemp(prefix="rch", dir="/tmp")  # short: Ray's socket paths are limited
     node_tmp = tempfile.mkdtemp(prefix="rcn", dir="/tmp")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "RAY_USAGE_STATS_ENABLED": "0",
-           # a token of this cluster's own: nodes and driver authenticate with it, whatever
-           # ~/.ray/auth_token or other clusters on the machine hold
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           # notice the dead node within seconds, not the default ~30 s
-           "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
-           "RAY_health_check_initial_delay_ms": "1000"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # a token of this cluster's own: nodes and driver authenticate with it, whatever
+        # ~/.ray/auth_token or other clusters on the machine hold
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        # notice the dead node within seconds, not the default ~30 s
+        "RAY_health_check_period_ms": "500",
+        "RAY_health_check_failure_threshold": "4",
+        "RAY_health_check_initial_delay_ms": "1000",
+    }
     sessions = []
     driver_proc = None
     try:
-        _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--num-gpus=0",
-                    f"--temp-dir={head_tmp}", "--include-dashboard=false", "--disable-usage-stats"], env, sessions)
-        _ray_start([f"--address=127.0.0.1:{port}", "--num-cpus=1", "--num-gpus=0",
-                    '--resources={"worker_node": 1}', f"--temp-dir={node_tmp}", "--disable-usage-stats"], env, sessions)
+        _ray_start(
+            [
+                "--head",
+                f"--port={port}",
+                "--num-cpus=1",
+                "--num-gpus=0",
+                f"--temp-dir={head_tmp}",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+            ],
+            env,
+            sessions,
+        )
+        _ray_start(
+            [
+                f"--address=127.0.0.1:{port}",
+                "--num-cpus=1",
+                "--num-gpus=0",
+                '--resources={"worker_node": 1}',
+                f"--temp-dir={node_tmp}",
+                "--disable-usage-stats",
+            ],
+            env,
+            sessions,
+        )
         node_sid = sessions[1]
         trial_log, summary = tmp_path / "trials.jsonl", tmp_path / "summary.json"
         driver_proc = subprocess.Popen(
-            [sys.executable, __file__, "--driver", f"127.0.0.1:{port}", str(tmp_path / "storage"),
-             str(trial_log), str(summary)],
-            env=env, cwd=ROOT, stdout=open(tmp_path / "driver.log", "w"), stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                __file__,
+                "--driver",
+                f"127.0.0.1:{port}",
+                str(tmp_path / "storage"),
+                str(trial_log),
+                str(summary),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=open(tmp_path / "driver.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 150
         killed_under = None
         while driver_proc.poll() is None and time.time() < deadline:

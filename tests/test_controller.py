@@ -63,9 +63,17 @@ def test_cosine_decay_leaves_the_base_learning_rate_for_the_next_round():
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(40)]
     cfg = ControllerConfig(labeled_steps=3, joint_steps=0, batch_size=16, num_threads=1, device="cpu")
-    req = RoundRequest(space=space, cfg=cfg, labeled=archs, scores=rng.random(40),
-                       seen_keys={space.key(a) for a in archs}, num_unlabeled=0, upsample=1,
-                       top_k=5, num_new=0)
+    req = RoundRequest(
+        space=space,
+        cfg=cfg,
+        labeled=archs,
+        scores=rng.random(40),
+        seen_keys={space.key(a) for a in archs},
+        num_unlabeled=0,
+        upsample=1,
+        top_k=5,
+        num_new=0,
+    )
     state = run_round(req).state
     assert [g["lr"] for g in state["opt"]["param_groups"]] == [cfg.lr]
 
@@ -89,8 +97,20 @@ def test_num_local_takes_unseen_neighbours_of_the_best_cells_first():
     scores = rng.random(30)
     cfg = ControllerConfig(labeled_steps=3, joint_steps=0, batch_size=16, num_threads=1, device="cpu")
     seen = {space.key(a) for a in archs}
-    res = run_round(RoundRequest(space=space, cfg=cfg, labeled=archs, scores=scores, seen_keys=seen,
-                                 num_unlabeled=0, upsample=1, top_k=5, num_new=8, num_local=3))
+    res = run_round(
+        RoundRequest(
+            space=space,
+            cfg=cfg,
+            labeled=archs,
+            scores=scores,
+            seen_keys=seen,
+            num_unlabeled=0,
+            upsample=1,
+            top_k=5,
+            num_new=8,
+            num_local=3,
+        )
+    )
     best = {space.key(a) for a in space.neighbours(archs[int(np.argmax(scores))])}
     keys = [space.key(a) for a in res.new_archs]
     assert res.info["local"] == 3 and len(keys) == len(set(keys)) == 8

@@ -30,8 +30,16 @@ class TestSemiNASOnCellTable(SearcherContract):
         return CellTableSpace(cell_table())
 
     def make_searcher(self, **kwargs):
-        return SemiNASSearcher(space=self.make_space(), num_initial=4, num_new=4, top_k=4, num_unlabeled=40,
-                               controller=TINY, background="inline", **kwargs)
+        return SemiNASSearcher(
+            space=self.make_space(),
+            num_initial=4,
+            num_new=4,
+            top_k=4,
+            num_unlabeled=40,
+            controller=TINY,
+            background="inline",
+            **kwargs,
+        )
 
     def objective(self, config):
         return evaluate(config)
@@ -54,8 +62,7 @@ def test_a_cell_without_an_input_output_path_is_not_a_member():
     assert space.decode(space.encode(dead)) is None
     partial = CellTableSpace({k: v for k, v in cell_table().items() if "avg_pool_3x3" not in k})
     assert partial.invalid_reason(("avg_pool_3x3",) * 6) == "not in the table"
-    assert all("avg_pool_3x3" not in partial.describe(partial.sample(np.random.default_rng(s)))
-               for s in range(20))
+    assert all("avg_pool_3x3" not in partial.describe(partial.sample(np.random.default_rng(s))) for s in range(20))
     assert partial.invalid_reason(("conv",) * 6).startswith(f"expected a tuple of 6 ops from {OPS}")
 
 
@@ -67,19 +74,31 @@ def test_hooks_bound_the_cost_and_apply_the_constraint():
     space = CategoricalSpace(
         PARAM_SPACE,
         flops=mlp_flops,  # config -> cost; the searcher's max_flops bounds it
-        constraint=lambda c: c["model"]["layers"] == 1 or c["model"]["dropout"] <= 0.3
-        or "dropout above 0.3 only in one-layer nets",
+        constraint=lambda c: (
+            c["model"]["layers"] == 1 or c["model"]["dropout"] <= 0.3 or "dropout above 0.3 only in one-layer nets"
+        ),
     )
-    searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_flops=10_000,
-                               num_initial=6, num_new=3, top_k=4, num_unlabeled=40, controller=TINY,
-                               max_queries=12, background="inline")
+    searcher = SemiNASSearcher(
+        space=space,
+        metric="val_accuracy",
+        mode="max",
+        max_flops=10_000,
+        num_initial=6,
+        num_new=3,
+        top_k=4,
+        num_unlabeled=40,
+        controller=TINY,
+        max_queries=12,
+        background="inline",
+    )
     # end of the guide's snippet; a made-up score, to check the plumbing
     configs = drive(searcher, lambda c: {"val_accuracy": c["train"]["lr"] * c["model"]["width"]})
     assert len(configs) == 12 and searcher.iteration >= 1
     assert all(mlp_flops(c) <= 10_000 for c in configs)
     assert all(c["model"]["layers"] == 1 or c["model"]["dropout"] <= 0.3 for c in configs)
-    big = space.from_config({"model": {"layers": 3, "width": 128, "activation": "relu", "dropout": 0.5},
-                             "train": configs[0]["train"]})
+    big = space.from_config(
+        {"model": {"layers": 3, "width": 128, "activation": "relu", "dropout": 0.5}, "train": configs[0]["train"]}
+    )
     assert space.flops(big) > 10_000 and space.invalid_reason(big) == "dropout above 0.3 only in one-layer nets"
 
 
@@ -106,14 +125,23 @@ def test_the_guide_shows_the_example_files_code():
 def test_custom_space_search_through_tune(ray_session, tmp_path):
     from examples.custom_space import search
 
-    grid, searcher = search(max_queries=10, seed=1, storage_path=str(tmp_path), num_initial=6, num_new=4,
-                            top_k=4, num_unlabeled=40, controller=TINY)
+    grid, searcher = search(
+        max_queries=10,
+        seed=1,
+        storage_path=str(tmp_path),
+        num_initial=6,
+        num_new=4,
+        top_k=4,
+        num_unlabeled=40,
+        controller=TINY,
+    )
     assert not grid.errors and len(grid) == 10
     keys = {searcher.space.key(searcher.space.from_config(r.config)) for r in grid}
     assert len(keys) == 10 and searcher.iteration >= 1
     table = cell_table()
-    assert all(r.metrics["val_accuracy"] == table[searcher.space.describe(searcher.space.from_config(r.config))]
-               for r in grid)
+    assert all(
+        r.metrics["val_accuracy"] == table[searcher.space.describe(searcher.space.from_config(r.config))] for r in grid
+    )
 
 
 @pytest.mark.slow  # 15-75 s each here, with the machine's load; CI still runs it
@@ -123,11 +151,22 @@ def test_digits_search_trains_distinct_configs(ray_session, tmp_path, name):
 
     extra = dict(num_initial=4, num_new=2, top_k=4, num_unlabeled=40, controller=TINY) if name == "seminas" else {}
     run = search(name, seed=0, trials=6, epochs=1, storage_path=str(tmp_path), **extra)
-    flat = [(c["model"]["layers"], c["model"]["width"], c["model"]["activation"], c["model"]["dropout"],
-             c["train"]["lr"], c["train"]["weight_decay"], c["train"]["batch_size"]) for c in run["configs"]]
+    flat = [
+        (
+            c["model"]["layers"],
+            c["model"]["width"],
+            c["model"]["activation"],
+            c["model"]["dropout"],
+            c["train"]["lr"],
+            c["train"]["weight_decay"],
+            c["train"]["batch_size"],
+        )
+        for c in run["configs"]
+    ]
     assert len(flat) == 6 and len(set(flat)) == 6
     if name == "seminas":
         assert run["searcher"].iteration >= 1, "the controller never ran"
-    assert all(c["epochs"] == 1 and 1 <= c["model"]["layers"] <= 3 and 1e-4 <= c["train"]["lr"] <= 1e-1
-               for c in run["configs"])
+    assert all(
+        c["epochs"] == 1 and 1 <= c["model"]["layers"] <= 3 and 1e-4 <= c["train"]["lr"] <= 1e-1 for c in run["configs"]
+    )
     assert all(0.0 <= a <= 1.0 for a in run["final_accuracy"]) and run["best"] > 0.2  # chance is 0.1

@@ -82,8 +82,14 @@ def test_search_goes_on_through_faulty_trials(ray_session, tmp_path):
     log = str(tmp_path / "evals.log")
     tuner = tune.Tuner(
         make_faulty(log),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, metric="val_accuracy", mode="max",
-                                    max_concurrent_trials=2, reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=-1,
+            metric="val_accuracy",
+            mode="max",
+            max_concurrent_trials=2,
+            reuse_actors=True,
+        ),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="faults", verbose=0, stop=STOP),
     )
     grid = tuner.fit()
@@ -105,12 +111,15 @@ def test_search_goes_on_through_faulty_trials(ray_session, tmp_path):
     assert statuses.count("nan") == count["nan"] + count["inf"]
     assert statuses.count("ok") == count["ok"] + count["endless"]
     assert all(math.isfinite(o.score) for o in searcher.results())
-    # a stopped endless trial counts with its last reported value
+    # a stopped endless trial keeps its last reported value; the predictor compares it with the
+    # one-report trials at the fidelity all of them reached (its first report)
     by_id = {r.metrics["trial_id"]: r.metrics for r in grid if r.metrics}
     pool = {o.key: o.value for o in searcher.results()}
+    raw = {o.key: o for o in searcher.observations if o.status == "ok"}
     for tid, kind in kinds.items():
         if kind == "endless":
             m = by_id[tid]
             assert m["time_total_s"] >= STOP["time_total_s"]  # ended by the stopper
-            assert pool[m["arch_key"]] == m["val_accuracy"]
+            assert raw[m["arch_key"]].value == m["val_accuracy"] and raw[m["arch_key"]].fidelity > 1
+            assert pool[m["arch_key"]] == raw[m["arch_key"]].curve[1]
     assert grid.get_best_result().metrics["val_accuracy"] == max(o.value for o in searcher.results())

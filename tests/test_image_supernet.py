@@ -48,10 +48,10 @@ def digits(tmp_path_factory):
 
 
 def task_config(root, **kw) -> ImageSupernetConfig:
-    data = ImageDataConfig(root=str(root), resolution=RES, val_size=200, batch_size=32,
-                           num_workers=0, train_scale=(0.6, 1.0), hflip=False)
-    return ImageSupernetConfig(data=data, width_mult=0.25, lr=0.1, bn_recal_batches=4,
-                               torch_threads=1, **kw)
+    data = ImageDataConfig(
+        root=str(root), resolution=RES, val_size=200, batch_size=32, num_workers=0, train_scale=(0.6, 1.0), hflip=False
+    )
+    return ImageSupernetConfig(data=data, width_mult=0.25, lr=0.1, bn_recal_batches=4, torch_threads=1, **kw)
 
 
 def sharing(steps: int) -> SharingConfig:
@@ -181,9 +181,14 @@ def test_tune_run_on_digits_shares_weights_and_reports(ray_session, digits):
     tuner = tune.Tuner(
         image_supernet_trainable(cfg, share, gpus_per_trial=0),
         param_space=task.space.tune_space(),
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=3,
-                                    max_concurrent_trials=2, metric="val_accuracy", mode="max",
-                                    reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(random_state=0),
+            num_samples=3,
+            max_concurrent_trials=2,
+            metric="val_accuracy",
+            mode="max",
+            reuse_actors=True,
+        ),
     )
     results = tuner.fit()
     assert results.num_errors == 0 and len(results) == 3
@@ -191,7 +196,7 @@ def test_tune_run_on_digits_shares_weights_and_reports(ray_session, digits):
     assert sorted(df["store_version"]) == [1, 2, 3]  # every push landed
     assert df["base_version"].max() >= 1  # some trial started from weights trained before it
     for _, row in df.iterrows():
-        arch = task.space.arch_of({k[len("config/"):]: v for k, v in row.items() if k.startswith("config/")})
+        arch = task.space.arch_of({k[len("config/") :]: v for k, v in row.items() if k.startswith("config/")})
         assert row["flops"] == task.space.flops(arch) and row["params"] == task.space.params(arch)
         assert 0.0 <= row["val_accuracy"] <= 1.0
     best = results.get_best_result()
@@ -209,11 +214,23 @@ def test_seminas_searcher_respects_the_flops_bound(digits):
     space = ImageSupernetTask(task_config(digits)).space
     rng = np.random.default_rng(4)
     bound = float(np.percentile([space.flops(space.sample(rng)) for _ in range(300)], 30))
-    tiny = ControllerConfig(epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5,
-                            batch_size=32, num_threads=1)
-    searcher = SemiNASSearcher(space=space, metric="val_accuracy", mode="max", max_queries=20, seed=0,
-                               max_flops=bound, num_initial=5, num_new=5, top_k=5, num_unlabeled=50,
-                               controller=tiny, background="inline")
+    tiny = ControllerConfig(
+        epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5, batch_size=32, num_threads=1
+    )
+    searcher = SemiNASSearcher(
+        space=space,
+        metric="val_accuracy",
+        mode="max",
+        max_queries=20,
+        seed=0,
+        max_flops=bound,
+        num_initial=5,
+        num_new=5,
+        top_k=5,
+        num_unlabeled=50,
+        controller=tiny,
+        background="inline",
+    )
     flops = []
     for i in range(40):
         config = searcher.suggest(f"t{i}")
@@ -248,8 +265,9 @@ def _spec(row) -> ModelSpec:
 
 
 def test_nb101_network_matches_the_benchmark_parameter_counts():
-    df = pd.read_parquet(REPO / "seminas_tune" / "data" / "nb101_30k.parquet",
-                         columns=["n_vertices", "adjacency", "ops", "params"]).dropna()
+    df = pd.read_parquet(
+        REPO / "seminas_tune" / "data" / "nb101_30k.parquet", columns=["n_vertices", "adjacency", "ops", "params"]
+    ).dropna()
     rows = [df.iloc[i] for i in np.random.default_rng(0).choice(len(df), 6, replace=False)]
     rows += [df[df["n_vertices"] == n].iloc[0] for n in (2, 3, 4)]
     for row in rows:

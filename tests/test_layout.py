@@ -42,7 +42,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return stack[stack.index(dep) :] + [dep]
             if dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
@@ -62,7 +62,9 @@ def _subpackage(module: str) -> str:
 def test_no_import_cycle_between_subpackages():
     graph: dict[str, set[str]] = {}
     for mod, deps in _imports().items():
-        graph.setdefault(_subpackage(mod), set()).update(_subpackage(d) for d in deps if _subpackage(d) != _subpackage(mod))
+        graph.setdefault(_subpackage(mod), set()).update(
+            _subpackage(d) for d in deps if _subpackage(d) != _subpackage(mod)
+        )
     graph.pop("seminas_tune", None)  # the top-level re-exports
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
 
@@ -75,8 +77,9 @@ def test_no_import_cycle_between_modules():
 
 
 def test_modules_stay_small():
-    big = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > 420}
+    big = {
+        str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob("*.py") if (n := len(p.read_text().splitlines())) > 420
+    }
     assert not big, f"modules over ~400 lines: {big}"
 
 
@@ -102,5 +105,7 @@ def test_ruff_lint_and_format_are_clean():
 
 def test_public_api_type_checks():
     """mypy over what users import: the package root, searchers, spaces and contract suites."""
-    done = _run("mypy", "seminas_tune/__init__.py", "seminas_tune/search", "seminas_tune/spaces", "seminas_tune/testing")
+    done = _run(
+        "mypy", "seminas_tune/__init__.py", "seminas_tune/search", "seminas_tune/spaces", "seminas_tune/testing"
+    )
     assert done.returncode == 0, done.stdout[-3000:]

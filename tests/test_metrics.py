@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from seminas_tune.metrics import (alignment_report, diagonal_band_mask, diagonal_focus_rate,
-                                  word_ids_of_text)
+from seminas_tune.metrics import alignment_report, diagonal_band_mask, diagonal_focus_rate, word_ids_of_text
 
 
 def staircase(n_out: int, n_in: int) -> np.ndarray:
@@ -49,8 +48,7 @@ def test_dfr_is_low_off_the_diagonal_and_rejects_bad_input():
 
 
 def test_word_ids_of_text():
-    assert word_ids_of_text("hi, you're ok.", extra_positions=1) == \
-        [0, 0, -1, -1, 1, 1, 1, 1, 1, 1, -1, 2, 2, -1, -1]
+    assert word_ids_of_text("hi, you're ok.", extra_positions=1) == [0, 0, -1, -1, 1, 1, 1, 1, 1, 1, -1, 2, 2, -1, -1]
 
 
 def test_alignment_report_counts_skips_and_repeats():

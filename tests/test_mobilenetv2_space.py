@@ -28,8 +28,7 @@ def counted_macs_and_params(net: nn.Module, resolution: int) -> tuple[int, int]:
         else:
             macs[0] += m.in_features * m.out_features
 
-    handles = [m.register_forward_hook(hook) for m in net.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     net.eval()
     with torch.no_grad():
         net(torch.zeros(1, 3, resolution, resolution))
@@ -129,8 +128,9 @@ def test_neighbours_and_mutate(space):
         assert space.is_valid(m) and space.key(m) != space.key(arch)
 
 
-@pytest.mark.parametrize("resolution,width_mult,num_classes", [(224, 1.0, 1000), (32, 0.25, 10),
-                                                                (97, 0.5, 7), (64, 1.4, 10)])
+@pytest.mark.parametrize(
+    "resolution,width_mult,num_classes", [(224, 1.0, 1000), (32, 0.25, 10), (97, 0.5, 7), (64, 1.4, 10)]
+)
 def test_flops_and_params_match_the_built_network(resolution, width_mult, num_classes):
     space = MobileNetV2Space(resolution=resolution, width_mult=width_mult, num_classes=num_classes)
     rng = np.random.default_rng(resolution)

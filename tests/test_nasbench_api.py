@@ -48,8 +48,15 @@ def test_query_returns_the_table_values(nb, table):
     assert nb.is_valid(spec)
     assert spec.hash_spec() == TOP_HASH
     data = nb.query(spec)
-    for key in ("validation_accuracy", "training_time", "trainable_parameters", "test_accuracy",
-                "train_accuracy", "module_adjacency", "module_operations"):
+    for key in (
+        "validation_accuracy",
+        "training_time",
+        "trainable_parameters",
+        "test_accuracy",
+        "train_accuracy",
+        "module_adjacency",
+        "module_operations",
+    ):
         assert key in data
     assert data["validation_accuracy"] == pytest.approx(row["val_acc_108"])
     assert data["validation_accuracy"] == pytest.approx(0.94912, abs=1e-5)
@@ -198,13 +205,16 @@ def test_modelspec_keeps_original_and_compares_by_value():
     assert a.hash_spec() == a.hash_spec([api.CONV3X3, api.CONV1X1, api.MAXPOOL3X3])
 
 
-@pytest.mark.parametrize("matrix, ops, message", [
-    ([[0, 1, 0], [1, 0, 1], [0, 0, 0]], [api.INPUT, api.CONV3X3, api.OUTPUT], "upper triangular"),
-    ([[0, 1, 1], [0, 0, 1]], [api.INPUT, api.CONV3X3, api.OUTPUT], "square"),
-    ([0, 1, 1], [api.INPUT, api.OUTPUT], "square"),
-    ([[0, 1, 1], [0, 0, 1], [0, 0, 0]], [api.INPUT, api.OUTPUT], r"length of ops \(2\) must match"),
-    ([[0, 2, 1], [0, 0, 1], [0, 0, 0]], [api.INPUT, api.CONV3X3, api.OUTPUT], "0 or 1"),
-])
+@pytest.mark.parametrize(
+    "matrix, ops, message",
+    [
+        ([[0, 1, 0], [1, 0, 1], [0, 0, 0]], [api.INPUT, api.CONV3X3, api.OUTPUT], "upper triangular"),
+        ([[0, 1, 1], [0, 0, 1]], [api.INPUT, api.CONV3X3, api.OUTPUT], "square"),
+        ([0, 1, 1], [api.INPUT, api.OUTPUT], "square"),
+        ([[0, 1, 1], [0, 0, 1], [0, 0, 0]], [api.INPUT, api.OUTPUT], r"length of ops \(2\) must match"),
+        ([[0, 2, 1], [0, 0, 1], [0, 0, 0]], [api.INPUT, api.CONV3X3, api.OUTPUT], "0 or 1"),
+    ],
+)
 def test_bad_input_raises_value_error(matrix, ops, message):
     with pytest.raises(ValueError, match=message):
         api.ModelSpec(matrix, ops)

@@ -63,8 +63,8 @@ def test_every_shared_row_rehashes_to_its_hash():
 def test_stored_graphs_are_pruned(source):
     """``spec_of_hash`` builds specs without re-pruning (``ModelSpec.of_pruned``): every stored
     graph, of the table and of the bundled list of the whole space, must be its own pruned cell."""
-    from trainables.nasbench import nasbench101_space
     from seminas_tune.spaces.nasbench101 import NASBench101Space
+    from trainables.nasbench import nasbench101_space
 
     space = nasbench101_space() if source == "table" else NASBench101Space(dataset=None)
     space.sample(np.random.default_rng(0))  # loads the stored graphs
@@ -151,13 +151,15 @@ def _permute(matrix: np.ndarray, ops: list[str], perm: list[int]) -> tuple[np.nd
 
 def test_isomorphic_cells_share_a_hash():
     # in -> a, in -> b, a -> out, b -> out, a -> c, c -> out : a and b independent branches
-    m = np.array([
-        [0, 1, 1, 0, 0],
-        [0, 0, 0, 1, 1],
-        [0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0],
-    ])
+    m = np.array(
+        [
+            [0, 1, 1, 0, 0],
+            [0, 0, 0, 1, 1],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+        ]
+    )
     ops = [INPUT, CONV3X3, MAXPOOL3X3, CONV1X1, OUTPUT]
     h = ModelSpec(m, ops).hash_spec()
     seen = 0
@@ -178,13 +180,15 @@ def test_isomorphic_cells_share_a_hash():
 
 def test_prune_removes_dead_ends_and_unreachable_vertices():
     # vertex 2 has no path to the output, vertex 3 no path from the input
-    m = np.array([
-        [0, 1, 1, 0, 0],
-        [0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0],
-        [0, 0, 0, 0, 1],
-        [0, 0, 0, 0, 0],
-    ])
+    m = np.array(
+        [
+            [0, 1, 1, 0, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+        ]
+    )
     ops = [INPUT, CONV3X3, CONV1X1, MAXPOOL3X3, OUTPUT]
     pm, pops = prune(m, ops)
     assert pops == [INPUT, CONV3X3, OUTPUT]

@@ -34,11 +34,13 @@ def test_pending_trial_finished_by_tune_gets_its_result():
     cfgs = _suggest(s, 3)
     r = _restored(s)
     result = {**evaluate_nasbench101(cfgs["t1"]), "config": cfgs["t1"]}
-    counts = r.reconcile({
-        "t0": TuneTrial("t0", "RUNNING", cfgs["t0"], None),
-        "t1": TuneTrial("t1", "TERMINATED", cfgs["t1"], result),
-        "t2": TuneTrial("t2", "ERROR", cfgs["t2"], None),
-    })
+    counts = r.reconcile(
+        {
+            "t0": TuneTrial("t0", "RUNNING", cfgs["t0"], None),
+            "t1": TuneTrial("t1", "TERMINATED", cfgs["t1"], result),
+            "t2": TuneTrial("t2", "ERROR", cfgs["t2"], None),
+        }
+    )
     assert counts == {"completed": 2, "resuggested": 0, "adopted": 0}
     assert set(r._pending) == {"t0"}
     by_status = {o.status: o for o in r.observations}
@@ -63,11 +65,13 @@ def test_trials_the_searcher_never_heard_of_are_adopted():
     lost = make("random", seed=7)
     extra = _suggest(lost, 2, prefix="x")
     done = {**evaluate_nasbench101(extra["x0"]), "config": extra["x0"]}
-    counts = r.reconcile({
-        "t0": TuneTrial("t0", "RUNNING", old["t0"], None),
-        "x0": TuneTrial("x0", None, extra["x0"], done),  # found only on disk
-        "x1": TuneTrial("x1", "RUNNING", extra["x1"], None),  # Tune will run it again
-    })
+    counts = r.reconcile(
+        {
+            "t0": TuneTrial("t0", "RUNNING", old["t0"], None),
+            "x0": TuneTrial("x0", None, extra["x0"], done),  # found only on disk
+            "x1": TuneTrial("x1", "RUNNING", extra["x1"], None),  # Tune will run it again
+        }
+    )
     assert counts["adopted"] == 2
     assert [o.value for o in r.observations] == [pytest.approx(done["val_accuracy"])]
     assert set(r._pending) == {"t0", "x1"}
@@ -109,15 +113,15 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     trials = tune_trials(exp)
     assert len(trials) == 8 and sum(t.status is None for t in trials.values()) == 3
 
-    fresh = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
-                             background="inline")
+    fresh = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8, background="inline")
     assert fresh.reconcile(trials)["adopted"] == 8
     found = sorted(o.value for o in fresh.observations)
     assert found == pytest.approx(sorted(grid.get_dataframe()["val_accuracy"]))
     assert fresh.suggest("after") == "FINISHED"
 
-    restored = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
-                             background="inline")
+    restored = SEARCHERS[name](
+        space=searcher.space, metric="val_accuracy", mode="max", max_queries=8, background="inline"
+    )
     restored.restore_from_dir(exp)
     assert len(restored.observations) == 8 and not restored._pending
 
@@ -133,8 +137,9 @@ def test_restore_from_a_real_experiment_with_a_stale_table(ray_session, tmp_path
     for name_ in ("result.json", "final_result.json"):
         for path in glob.glob(os.path.join(exp, f"*{info['trial_id']}*", name_)):
             os.remove(path)
-    waiting = SEARCHERS[name](space=searcher.space, metric="val_accuracy", mode="max", max_queries=8,
-                             background="inline")
+    waiting = SEARCHERS[name](
+        space=searcher.space, metric="val_accuracy", mode="max", max_queries=8, background="inline"
+    )
     assert waiting.reconcile(tune_trials(exp))["adopted"] == 8
     key = waiting.space.key(waiting.space.from_config(info["config"]))
     assert waiting._pending == {info["trial_id"]: key} and len(waiting.observations) == 7

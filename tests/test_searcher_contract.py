@@ -17,14 +17,16 @@ from seminas_tune.spaces import CategoricalSpace, InvalidConfigError
 from seminas_tune.testing import SearcherContract, drive
 from trainables.nasbench import evaluate_nasbench101, nasbench101_space
 
-TINY = ControllerConfig(epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5,
-                        batch_size=32, num_threads=1)
+TINY = ControllerConfig(
+    epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5, batch_size=32, num_threads=1
+)
 
 SMALL = {
     "seminas": dict(num_initial=4, num_new=4, top_k=4, num_unlabeled=40, controller=TINY),
     "nao": dict(num_initial=4, num_new=4, top_k=4, controller=TINY),
-    "seminas_re": dict(population_size=4, tournament_size=2, children_per_step=6, evals_per_step=3,
-                       num_unlabeled=40, controller=TINY),
+    "seminas_re": dict(
+        population_size=4, tournament_size=2, children_per_step=6, evals_per_step=3, num_unlabeled=40, controller=TINY
+    ),
     "re": dict(population_size=4, tournament_size=2),
     "local": dict(num_initial=2),
     "random": {},
@@ -33,8 +35,16 @@ SMALL = {
 
 def make(name: str, **kw):
     """A searcher on NB101-30k with settings small enough for tests."""
-    kw = {"space": nasbench101_space(), "max_queries": 12, "seed": 3, "metric": "val_accuracy", "mode": "max",
-          "background": "inline", **SMALL[name], **kw}
+    kw = {
+        "space": nasbench101_space(),
+        "max_queries": 12,
+        "seed": 3,
+        "metric": "val_accuracy",
+        "mode": "max",
+        "background": "inline",
+        **SMALL[name],
+        **kw,
+    }
     return SEARCHERS[name](**kw)
 
 
@@ -54,7 +64,7 @@ PARAM_SPACE = {
 def synthetic_objective(config: dict) -> dict:
     """A made-up smooth score of a PARAM_SPACE config (generated, for contract checks only)."""
     lr, depth = config["optim"]["lr"], config["depth"]
-    score = -(math.log10(lr) + 2.5) ** 2 - 0.1 * (depth - 3) ** 2 - abs(config["optim"]["momentum"] - 0.9)
+    score = -((math.log10(lr) + 2.5) ** 2) - 0.1 * (depth - 3) ** 2 - abs(config["optim"]["momentum"] - 0.9)
     score += {"relu": 0.0, "tanh": -0.1, "gelu": 0.05}[config["act"]] + 0.01 * math.log2(config["width"])
     return {"val_accuracy": score}
 
@@ -94,8 +104,17 @@ for _name in ALL:
 
 
 def test_the_param_space_runs_through_every_searcher_with_nested_configs():
-    configs = drive(SEARCHERS["seminas"](space=PARAM_SPACE, metric="val_accuracy", mode="max", max_queries=12,
-                                         background="inline", **SMALL["seminas"]), synthetic_objective)
+    configs = drive(
+        SEARCHERS["seminas"](
+            space=PARAM_SPACE,
+            metric="val_accuracy",
+            mode="max",
+            max_queries=12,
+            background="inline",
+            **SMALL["seminas"],
+        ),
+        synthetic_objective,
+    )
     assert all(c["epochs"] == 3 and set(c["optim"]) == {"lr", "momentum"} for c in configs)
     assert all(1e-4 <= c["optim"]["lr"] <= 1e-1 and 1 <= c["depth"] <= 5 for c in configs)
 
@@ -116,7 +135,12 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     assert small.num_initial == 10 and small.num_new == 7, "a small budget starts from a fifth of it"
     assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
     paper = SEARCHERS["seminas"](max_queries=300, preset="paper")
-    assert (paper.num_initial, paper.num_new, paper.num_unlabeled, paper.controller.schedule) == (100, 100, 10_000, "reference")
+    assert (paper.num_initial, paper.num_new, paper.num_unlabeled, paper.controller.schedule) == (
+        100,
+        100,
+        10_000,
+        "reference",
+    )
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re = SEARCHERS["seminas_re"](max_queries=300)
     assert (re.population_size, re.children_per_step, re.evals_per_step) == (50, 1000, 100)

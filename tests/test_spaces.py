@@ -6,12 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from ray import tune
 
 from seminas_tune.data import DataChecksumError, load_nasbench101, load_nasbench201, verify_sha256
 from seminas_tune.data.tables import PACKAGE_DATA, bundled_checksums
 from seminas_tune.nasbench.api import CONV3X3, INPUT, MAX_EDGES, OUTPUT, ModelSpec, check_spec
-from ray import tune
-
 from seminas_tune.spaces import (
     CategoricalSpace,
     InvalidConfigError,
@@ -20,11 +19,11 @@ from seminas_tune.spaces import (
     NASBench201Space,
     TTSSpace,
 )
+from seminas_tune.spaces.nasbench101 import make_spec
+from seminas_tune.spaces.nasbench201 import NB201_OPS, from_string, to_string
 from seminas_tune.testing import SpaceContract
 from tests.test_searcher_contract import PARAM_SPACE
 from trainables.nasbench import nasbench101_space, nasbench201_space
-from seminas_tune.spaces.nasbench101 import make_spec
-from seminas_tune.spaces.nasbench201 import NB201_OPS, from_string, to_string
 
 N_SAMPLES = 12
 
@@ -100,7 +99,7 @@ class TestConstrainedCategorical(SpaceContract):
 def _one_edit_keys(space, arch) -> set:
     """Keys of all valid single edits, computed here independently of ``neighbours``."""
     if isinstance(space, NASBench201Space):
-        cands = [arch[:i] + (op,) + arch[i + 1:] for i in range(6) for op in NB201_OPS if op != arch[i]]
+        cands = [arch[:i] + (op,) + arch[i + 1 :] for i in range(6) for op in NB201_OPS if op != arch[i]]
     else:
         m, ops = space.padded(arch)
         cands = []
@@ -112,7 +111,7 @@ def _one_edit_keys(space, arch) -> set:
         for v in range(1, 6):
             for op in ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"):
                 if op != ops[v]:
-                    cands.append(make_spec(m, ops[:v] + [op] + ops[v + 1:]))
+                    cands.append(make_spec(m, ops[:v] + [op] + ops[v + 1 :]))
     return {space.key(c) for c in cands if space.is_valid(c)} - {space.key(arch)}
 
 
@@ -259,13 +258,16 @@ def test_nb201_string_round_trip(nb201):
     assert to_string(arch) in nb201.dataset.table.index
 
 
-@pytest.mark.parametrize("bad", [
-    "",
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",  # two groups
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|conv_7x7~2|",
-    "|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|none~2|",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",  # two groups
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|conv_7x7~2|",
+        "|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+    ],
+)
 def test_nb201_bad_string_raises(bad):
     with pytest.raises(ValueError, match="not a NAS-Bench-201 cell string"):
         from_string(bad)

@@ -22,7 +22,6 @@ import pandas as pd
 import pytest
 
 from seminas_tune.data import DataChecksumError, load_nasbench101
-from seminas_tune.nasbench import api
 from seminas_tune.data.tfrecord import (
     TFRecordError,
     cache_path,
@@ -30,6 +29,7 @@ from seminas_tune.data.tfrecord import (
     model_metrics_class,
     write_records,
 )
+from seminas_tune.nasbench import api
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "nasbench101"
 TABLE = SHARED / "nb101_30k.parquet"
@@ -74,10 +74,15 @@ def _record(row, epochs: int, repeat: int) -> tuple[bytes, dict]:
         setattr(ev, k, v)
     msg.trainable_parameters = int(row.params)
     msg.total_time = final["training_time"] * 1.05
-    payload = json.dumps([
-        row.hash, epochs, _full_matrix_string(row.n_vertices, row.adjacency), row.ops,
-        base64.b64encode(msg.SerializeToString()).decode("ascii"),
-    ]).encode("utf-8")
+    payload = json.dumps(
+        [
+            row.hash,
+            epochs,
+            _full_matrix_string(row.n_vertices, row.adjacency),
+            row.ops,
+            base64.b64encode(msg.SerializeToString()).decode("ascii"),
+        ]
+    ).encode("utf-8")
     return payload, final
 
 

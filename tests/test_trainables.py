@@ -61,8 +61,10 @@ def test_nb101_disconnected_cell_is_invalid_with_penalty():
 
 
 def test_nb101_too_many_edges_is_invalid():
-    cfg = {k: (1 if k.startswith("edge_") else v)
-           for k, v in NASBench101Space().to_config(nasbench101_space().sample(np.random.default_rng(0))).items()}
+    cfg = {
+        k: (1 if k.startswith("edge_") else v)
+        for k, v in NASBench101Space().to_config(nasbench101_space().sample(np.random.default_rng(0))).items()
+    }
     out = evaluate_nasbench101(cfg, penalty=0.05)
     assert out == {"val_accuracy": 0.05, "valid": False, "reason": "too many edges: 21 > 9", "training_time": 0.0}
 

@@ -9,28 +9,64 @@ import pytest
 import torch
 
 from seminas_tune.data.make_espeak_corpus import CorpusConfig, make_corpus
-from seminas_tune.data.speech import (CharVocab, MelConfig, MelExtractor, collate, length_batches, load_corpus,
-                                      load_wav, normalize_text, read_metadata, save_wav)
+from seminas_tune.data.speech import (
+    CharVocab,
+    MelConfig,
+    MelExtractor,
+    collate,
+    length_batches,
+    load_corpus,
+    load_wav,
+    normalize_text,
+    read_metadata,
+    save_wav,
+)
 from seminas_tune.spaces.base import InvalidConfigError
 from seminas_tune.spaces.tts import TTS_OPS, TTSSpace
-from seminas_tune.supernet.tts import (TTSModelConfig, TTSNet, TTSTaskConfig, export_architecture, load_split,
-                                       load_tts_model, save_tts_model, supernet_from_store,
-                                       synthesize_to_wav, train_steps, TTSSupernetTask)
+from seminas_tune.supernet.tts import (
+    TTSModelConfig,
+    TTSNet,
+    TTSSupernetTask,
+    TTSTaskConfig,
+    export_architecture,
+    load_split,
+    load_tts_model,
+    save_tts_model,
+    supernet_from_store,
+    synthesize_to_wav,
+    train_steps,
+)
 
 MEL = TTSTaskConfig.tiny(".").mel
-SENTENCES = ["The cat sat on the mat.", "Dr. Brown has 3 red boxes.", "A dog ran home.", "We sing loudly.",
-             "Open the door, please.", "It rained for 2 days.", "My old car is blue.", "Birds fly south.",
-             "She read a long book.", "Is the tea hot?", "The sun came up early.", "Ten men walked in.",
-             "He fixed the clock.", "Look at the kite!", "Bread is on the table.", "Cold wind blew hard.",
-             "Send me a letter.", "The boat left at noon.", "Fish swim in lakes.", "Our team won again."]
+SENTENCES = [
+    "The cat sat on the mat.",
+    "Dr. Brown has 3 red boxes.",
+    "A dog ran home.",
+    "We sing loudly.",
+    "Open the door, please.",
+    "It rained for 2 days.",
+    "My old car is blue.",
+    "Birds fly south.",
+    "She read a long book.",
+    "Is the tea hot?",
+    "The sun came up early.",
+    "Ten men walked in.",
+    "He fixed the clock.",
+    "Look at the kite!",
+    "Bread is on the table.",
+    "Cold wind blew hard.",
+    "Send me a letter.",
+    "The boat left at noon.",
+    "Fish swim in lakes.",
+    "Our team won again.",
+]
 
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is not installed; the TTS tests need it: apt-get install -y espeak-ng")
-    return make_corpus(CorpusConfig(out=str(tmp_path_factory.mktemp("espeak") / "corpus"), n=20, val=4),
-                       SENTENCES)
+    return make_corpus(CorpusConfig(out=str(tmp_path_factory.mktemp("espeak") / "corpus"), n=20, val=4), SENTENCES)
 
 
 def tiny_model(n_enc=2, n_dec=2) -> TTSModelConfig:
@@ -69,8 +105,9 @@ def test_tts_space_protocol():
 
 # -- data ------------------------------------------------------------------------------------
 def test_normalize_text_and_vocab():
-    assert (normalize_text("Dr. Smith paid 1,250 dollars!")
-            == "doctor smith paid one thousand two hundred fifty dollars!")
+    assert (
+        normalize_text("Dr. Smith paid 1,250 dollars!") == "doctor smith paid one thousand two hundred fifty dollars!"
+    )
     assert normalize_text("  Hello   (World) ") == "hello world"
     ids = CharVocab().encode("ab")
     assert ids[-1] == CharVocab.EOS and CharVocab.PAD not in ids
@@ -182,8 +219,9 @@ def test_short_tune_run_with_shared_weights(corpus, ray_session, tmp_path):
 
     cfg = tiny_task(corpus)
     sharing = SharingConfig(steps_per_trial=2, store_name="tts_test_store")
-    results = run_tts_search(cfg, sharing, num_samples=2, storage_path=str(tmp_path), gpus_per_trial=0,
-                             max_concurrent_trials=2)
+    results = run_tts_search(
+        cfg, sharing, num_samples=2, storage_path=str(tmp_path), gpus_per_trial=0, max_concurrent_trials=2
+    )
     assert not results.errors
     df = results.get_dataframe()
     assert len(df) == 2

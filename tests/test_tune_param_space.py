@@ -25,9 +25,11 @@ def _trainable(config):
 
 def _tuner(searcher, tmp_path, param_space, trainable=_trainable, **tune_kw):
     return tune.Tuner(
-        trainable, param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=2,
-                                    reuse_actors=True, **tune_kw),
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, num_samples=-1, max_concurrent_trials=2, reuse_actors=True, **tune_kw
+        ),
         run_config=tune.RunConfig(storage_path=str(tmp_path), name="ps", verbose=0),
     )
 
@@ -70,8 +72,9 @@ def _curve_trainable(config):
 def test_asha_labels_are_compared_at_one_fidelity(ray_session, tmp_path):
     searcher = SEARCHERS["seminas"](max_queries=16, seed=2, **SMALL["seminas"])
     asha = ASHAScheduler(max_t=9, grace_period=1, reduction_factor=3)
-    grid = _tuner(searcher, tmp_path, PARAM_SPACE, trainable=_curve_trainable, metric="score", mode="max",
-                  scheduler=asha).fit()
+    grid = _tuner(
+        searcher, tmp_path, PARAM_SPACE, trainable=_curve_trainable, metric="score", mode="max", scheduler=asha
+    ).fit()
     df = grid.get_dataframe()
     assert df["training_iteration"].nunique() > 1, "ASHA stopped no trial early; the test shows nothing"
     labels = searcher.results()
@@ -127,8 +130,14 @@ def test_a_param_space_search_resumes_after_the_driver_dies(tmp_path):
 
     root = Path(__file__).parents[1]
     run = [sys.executable, "-c", _CRASHING_RUN]
-    first = subprocess.run([*run, "first", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "DIE_AFTER_SEVEN": "1"})
+    first = subprocess.run(
+        [*run, "first", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DIE_AFTER_SEVEN": "1"},
+    )
     assert first.returncode == 3, first.stderr[-2000:]
     second = subprocess.run([*run, "again", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]

@@ -10,8 +10,7 @@ each trial reports ``val_accuracy``, ``flops``, ``params``, ``train_loss`` and s
 
 from __future__ import annotations
 
-from typing import Callable
-
+from collections.abc import Callable
 
 from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask
 from seminas_tune.supernet.sharing import (  # noqa: F401 (trial_resources re-exported)
@@ -21,8 +20,11 @@ from seminas_tune.supernet.sharing import (  # noqa: F401 (trial_resources re-ex
 )
 
 
-def image_supernet_trainable(config: ImageSupernetConfig, sharing: SharingConfig | None = None,
-                             gpus_per_trial: float | None = None,
-                             cpus_per_trial: float = 1.0) -> Callable:
+def image_supernet_trainable(
+    config: ImageSupernetConfig,
+    sharing: SharingConfig | None = None,
+    gpus_per_trial: float | None = None,
+    cpus_per_trial: float = 1.0,
+) -> Callable:
     """``tune.with_resources`` trainable training one path of the shared supernet per trial."""
     return supernet_trainable_with_resources(ImageSupernetTask(config), sharing, gpus_per_trial, cpus_per_trial)

@@ -41,12 +41,15 @@ def repeat_index(key: str, repeats: int, seed: int = 0) -> int:
 
 def nasbench101_values(space: NASBench101Space, seed: int = 0) -> np.ndarray:
     """The validation accuracy :func:`evaluate_nasbench101` reports for every cell of the table."""
-    return np.array([r["val"][repeat_index(k, len(r["val"]), seed)]
-                     for k, r in space.dataset.final_results().items()], dtype=np.float64)
+    return np.array(
+        [r["val"][repeat_index(k, len(r["val"]), seed)] for k, r in space.dataset.final_results().items()],
+        dtype=np.float64,
+    )
 
 
-def evaluate_nasbench101(config: dict, dataset_file: str | None = None, penalty: float = 0.0,
-                         seed: int = 0) -> dict[str, Any]:
+def evaluate_nasbench101(
+    config: dict, dataset_file: str | None = None, penalty: float = 0.0, seed: int = 0
+) -> dict[str, Any]:
     """Metrics of the NB-101 cell ``config`` describes (108 epochs).
 
     With several repeats in the data, one is drawn, seeded by ``seed`` and the cell's hash, so
@@ -106,8 +109,9 @@ def _as_trainable(evaluate: Callable[[dict], dict], name: str) -> Callable[[dict
     return trainable
 
 
-def make_nasbench101_trainable(dataset_file: str | None = None, penalty: float = 0.0,
-                               seed: int = 0) -> Callable[[dict], None]:
+def make_nasbench101_trainable(
+    dataset_file: str | None = None, penalty: float = 0.0, seed: int = 0
+) -> Callable[[dict], None]:
     """A Tune function trainable over NB-101 (an official tfrecord, or the bundled table)."""
     return _as_trainable(
         functools.partial(evaluate_nasbench101, dataset_file=dataset_file, penalty=penalty, seed=seed),
@@ -117,8 +121,9 @@ def make_nasbench101_trainable(dataset_file: str | None = None, penalty: float =
 
 def make_nasbench201_trainable(dataset: str = "cifar10", penalty: float = 0.0) -> Callable[[dict], None]:
     """A Tune function trainable over NB-201 (``cifar10``, ``cifar100`` or ``imagenet``)."""
-    return _as_trainable(functools.partial(evaluate_nasbench201, dataset=dataset, penalty=penalty),
-                         f"nasbench201_{dataset}")
+    return _as_trainable(
+        functools.partial(evaluate_nasbench201, dataset=dataset, penalty=penalty), f"nasbench201_{dataset}"
+    )
 
 
 def nasbench101_trainable(config: dict) -> None:

@@ -16,14 +16,18 @@ Each trial trains its path ``steps_per_trial`` steps on the shared weights (the 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from seminas_tune.supernet.sharing import SharingConfig, supernet_trainable_with_resources
 from seminas_tune.supernet.tts import TTSSupernetTask, TTSTaskConfig
 
 
-def tts_supernet_trainable(config: TTSTaskConfig, sharing: SharingConfig | None = None,
-                           gpus_per_trial: float | None = None, cpus_per_trial: float = 1.0) -> Callable:
+def tts_supernet_trainable(
+    config: TTSTaskConfig,
+    sharing: SharingConfig | None = None,
+    gpus_per_trial: float | None = None,
+    cpus_per_trial: float = 1.0,
+) -> Callable:
     """``tune.with_resources`` trainable training one path of the shared TTS supernet per trial.
 
     Raises:
@@ -32,9 +36,16 @@ def tts_supernet_trainable(config: TTSTaskConfig, sharing: SharingConfig | None 
     return supernet_trainable_with_resources(TTSSupernetTask(config), sharing, gpus_per_trial, cpus_per_trial)
 
 
-def run_tts_search(config: TTSTaskConfig, sharing: SharingConfig, num_samples: int, storage_path: str,
-                   gpus_per_trial: float | None = None, search_alg=None, max_concurrent_trials: int | None = None,
-                   name: str = "tts_supernet"):
+def run_tts_search(
+    config: TTSTaskConfig,
+    sharing: SharingConfig,
+    num_samples: int,
+    storage_path: str,
+    gpus_per_trial: float | None = None,
+    search_alg=None,
+    max_concurrent_trials: int | None = None,
+    name: str = "tts_supernet",
+):
     """Run a Tune search maximising ``dfr`` over the TTS space; returns the ``ResultGrid``.
 
     ``search_alg`` defaults to random search (``BasicVariantGenerator``); pass a SemiNAS searcher
@@ -49,9 +60,13 @@ def run_tts_search(config: TTSTaskConfig, sharing: SharingConfig, num_samples: i
     tuner = tune.Tuner(
         tts_supernet_trainable(config, sharing, gpus_per_trial),
         param_space=space.tune_space(),
-        tune_config=tune.TuneConfig(metric="dfr", mode="max", num_samples=num_samples,
-                                    search_alg=search_alg or BasicVariantGenerator(random_state=config.seed),
-                                    max_concurrent_trials=max_concurrent_trials),
+        tune_config=tune.TuneConfig(
+            metric="dfr",
+            mode="max",
+            num_samples=num_samples,
+            search_alg=search_alg or BasicVariantGenerator(random_state=config.seed),
+            max_concurrent_trials=max_concurrent_trials,
+        ),
         run_config=tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name, verbose=0),
     )
     return tuner.fit()

@@ -108,14 +108,17 @@ def _zoopt(seed: int, budget: int, settings: dict, invalid_factor: float) -> Sea
 
 
 TUNE_ALGORITHMS: dict[str, TuneAlgorithm] = {
-    "basic": TuneAlgorithm(lambda seed, *_: BasicVariantSearcher(seed), takes_settings=False,
-                           in_default_run=True),
+    "basic": TuneAlgorithm(lambda seed, *_: BasicVariantSearcher(seed), takes_settings=False, in_default_run=True),
     "optuna": TuneAlgorithm(_optuna, ("optuna", "ray.tune.search.optuna"), in_default_run=True),
     "hyperopt": TuneAlgorithm(_hyperopt, ("hyperopt", "ray.tune.search.hyperopt"), in_default_run=True),
-    "nevergrad": TuneAlgorithm(_nevergrad, ("nevergrad", "ray.tune.search.nevergrad"),
-                               defaults=(("optimizer", "OnePlusOne"),)),
-    "zoopt": TuneAlgorithm(_zoopt, ("zoopt", "ray.tune.search.zoopt"),
-                           note=" (stalls on categorical spaces: suggest returns None after a few trials)"),
+    "nevergrad": TuneAlgorithm(
+        _nevergrad, ("nevergrad", "ray.tune.search.nevergrad"), defaults=(("optimizer", "OnePlusOne"),)
+    ),
+    "zoopt": TuneAlgorithm(
+        _zoopt,
+        ("zoopt", "ray.tune.search.zoopt"),
+        note=" (stalls on categorical spaces: suggest returns None after a few trials)",
+    ),
 }
 """Tune's searchers by name, in the order ``--list`` shows them."""
 
@@ -247,8 +250,10 @@ def validate_settings(alg: str, settings: dict[str, Any]) -> None:
             if head in _RESERVED:
                 raise BenchError(f"--set {alg}.{path}: the harness sets {head} itself")
             if head not in params:
-                raise BenchError(f"--set {alg}.{path}: {alg} has no argument {head!r} "
-                                 f"(it has {sorted(p for p in params if p not in _RESERVED)})")
+                raise BenchError(
+                    f"--set {alg}.{path}: {alg} has no argument {head!r} "
+                    f"(it has {sorted(p for p in params if p not in _RESERVED)})"
+                )
             _check_dataclass_path(alg, path, _dataclass_args().get(head), rest)
     elif alg not in TUNE_ALGORITHMS:
         raise BenchError(f"unknown algorithm {alg!r}: choose from {sorted(ours()) + list(TUNE_ALGORITHMS)}")
@@ -282,14 +287,28 @@ def our_kwargs(settings: dict[str, Any], alg: str = "", budget: int = 300) -> di
 # ---------------------------------------------------------------------------------------------
 # Building a searcher
 # ---------------------------------------------------------------------------------------------
-def build_searcher(label: str, space: Any, seed: int, budget: int, settings: dict[str, Any],
-                   background: str = "inline", invalid_factor: float = 50.0):
+def build_searcher(
+    label: str,
+    space: Any,
+    seed: int,
+    budget: int,
+    settings: dict[str, Any],
+    background: str = "inline",
+    invalid_factor: float = 50.0,
+):
     """The searcher ``label`` names, seeded, with ``settings`` applied."""
     alg = base_algorithm(label)
     settings = dict(settings)
     if alg in ours():
-        return ours()[alg](space=space, metric=METRIC, mode="max", max_queries=budget, seed=seed,
-                           background=background, **our_kwargs(settings, alg, budget))
+        return ours()[alg](
+            space=space,
+            metric=METRIC,
+            mode="max",
+            max_queries=budget,
+            seed=seed,
+            background=background,
+            **our_kwargs(settings, alg, budget),
+        )
     if alg not in TUNE_ALGORITHMS:
         raise BenchError(f"unknown algorithm {label!r}: choose from {', '.join([*ours(), *TUNE_ALGORITHMS])}")
     # Tune's searchers get their own stream per (seed, name): BasicVariantGenerator seeded like

@@ -44,34 +44,66 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="seminas-tune bench",
         description="Benchmark searchers on NAS-Bench tables: algorithms x benchmarks x seeds, resumable.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--benchmarks", default="nb101",
-                   help=f"comma list of {', '.join(BENCHMARKS)}, nb101-official:PATH")
-    p.add_argument("--algorithms", default=",".join(default_algorithms()),
-                   help=f"comma list of our searchers and Tune's ({', '.join(TUNE_ALGORITHMS)}); "
-                        "NAME@TAG runs NAME under its own settings (--set NAME@TAG.x=...)")
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--benchmarks", default="nb101", help=f"comma list of {', '.join(BENCHMARKS)}, nb101-official:PATH")
+    p.add_argument(
+        "--algorithms",
+        default=",".join(default_algorithms()),
+        help=f"comma list of our searchers and Tune's ({', '.join(TUNE_ALGORITHMS)}); "
+        "NAME@TAG runs NAME under its own settings (--set NAME@TAG.x=...)",
+    )
     p.add_argument("--seeds", type=int, default=10, help="number of seeds")
-    p.add_argument("--builtin-seeds", type=int, default=None,
-                   help="number of seeds for Tune's built-in searchers (default: --seeds)")
+    p.add_argument(
+        "--builtin-seeds",
+        type=int,
+        default=None,
+        help="number of seeds for Tune's built-in searchers (default: --seeds)",
+    )
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=300, help="valid queries per search")
-    p.add_argument("--builtin-budget", type=int, default=None,
-                   help="valid queries per search for Tune's built-in searchers (default: --budget; at most that)")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="also stop at this much simulated training time (s; NB-101 only); --budget stays a cap")
+    p.add_argument(
+        "--builtin-budget",
+        type=int,
+        default=None,
+        help="valid queries per search for Tune's built-in searchers (default: --budget; at most that)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="also stop at this much simulated training time (s; NB-101 only); --budget stays a cap",
+    )
     p.add_argument("--driver", choices=["inline", "tune"], default="inline")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (inline driver)")
     p.add_argument("--out", default="benchmarks/results", help="output folder")
-    p.add_argument("--preset", choices=PRESETS, default="default",
-                   help="settings of our searchers: 'default' (sized from the budget) or 'paper' (default: default)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="ALG.PATH=VALUE",
-                   help="algorithm setting, e.g. seminas.num_unlabeled=2000, seminas.controller.joint_steps=100")
-    p.add_argument("--invalid-factor", type=float, default=50.0,
-                   help="a built-in searcher may make at most this x budget invalid suggestions")
+    p.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="settings of our searchers: 'default' (sized from the budget) or 'paper' (default: default)",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="ALG.PATH=VALUE",
+        help="algorithm setting, e.g. seminas.num_unlabeled=2000, seminas.controller.joint_steps=100",
+    )
+    p.add_argument(
+        "--invalid-factor",
+        type=float,
+        default=50.0,
+        help="a built-in searcher may make at most this x budget invalid suggestions",
+    )
     p.add_argument("--drop-invalid-rows", action="store_true", help="keep only valid queries in the CSVs")
     p.add_argument("--rerun", action="store_true", help="rerun finished units too")
-    p.add_argument("--summary-only", action="store_true",
-                   help="run nothing: merge and summarise the units finished so far (also while a run goes on)")
+    p.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="run nothing: merge and summarise the units finished so far (also while a run goes on)",
+    )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--list", action="store_true", help="list the algorithms and whether they can run here")
     return p
@@ -81,14 +113,21 @@ def _comma_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _check_args(args: argparse.Namespace, benchmarks: list[str], labels: list[str], status: dict[str, str],
-                builtin_seeds: int, builtin_budget: int) -> None:
+def _check_args(
+    args: argparse.Namespace,
+    benchmarks: list[str],
+    labels: list[str],
+    status: dict[str, str],
+    builtin_seeds: int,
+    builtin_budget: int,
+) -> None:
     """Raise :class:`BenchError` on the first argument that cannot work."""
     if min(args.budget, args.seeds, builtin_seeds, builtin_budget) < 1:
         raise BenchError("--budget, --seeds, --builtin-seeds and --builtin-budget must be positive")
     if builtin_budget > args.budget:
-        raise BenchError(f"--builtin-budget {builtin_budget} exceeds --budget {args.budget}: "
-                         "summaries stop at --budget")
+        raise BenchError(
+            f"--builtin-budget {builtin_budget} exceeds --budget {args.budget}: summaries stop at --budget"
+        )
     for b in benchmarks:
         check_benchmark_name(b)
     for a in labels:
@@ -103,14 +142,19 @@ def _check_args(args: argparse.Namespace, benchmarks: list[str], labels: list[st
 
 def _progress(n: int):
     """Prints one line per finished unit (of ``n``)."""
+
     def on_done(i: int, meta: dict) -> None:
         head = f"[{i}/{n}] {meta['benchmark']} {meta['algorithm']} seed {meta['seed']}:"
         if "error" in meta:
             print(f"{head} FAILED {meta['error']}", flush=True)
             return
         regret = math.nan if meta["final_regret"] is None else meta["final_regret"]
-        print(f"{head} regret {100 * regret:.3f} pp, {meta['n_valid']} valid, {meta['n_invalid']} invalid, "
-              f"{meta['search_seconds']:.1f} s ({meta['stop_reason']})", flush=True)
+        print(
+            f"{head} regret {100 * regret:.3f} pp, {meta['n_valid']} valid, {meta['n_invalid']} invalid, "
+            f"{meta['search_seconds']:.1f} s ({meta['stop_reason']})",
+            flush=True,
+        )
+
     return on_done
 
 
@@ -137,9 +181,22 @@ def run(argv: list[str] | None = None) -> dict:
     budget_of = {a: args.budget if is_ours(a) else builtin_budget for a in labels}
     seeds = range(args.first_seed, args.first_seed + max(n_seeds.values()))
     # Seed-major order: a run stopped part-way leaves every algorithm with about as many seeds.
-    units = [Unit(b, a, s, budget_of[a], args.time_budget, args.driver,
-                  tuple(sorted(settings[a].items())), args.invalid_factor)
-             for s in seeds for b in benchmarks for a in labels if s < args.first_seed + n_seeds[a]]
+    units = [
+        Unit(
+            b,
+            a,
+            s,
+            budget_of[a],
+            args.time_budget,
+            args.driver,
+            tuple(sorted(settings[a].items())),
+            args.invalid_factor,
+        )
+        for s in seeds
+        for b in benchmarks
+        for a in labels
+        if s < args.first_seed + n_seeds[a]
+    ]
     finished = {u for u in units if not args.rerun and unit_is_done(u, out)}
     todo = [] if args.summary_only else [u for u in units if u not in finished]
     print(f"{len(units)} units, {len(finished)} already finished, {len(todo)} to run", flush=True)
@@ -150,18 +207,28 @@ def run(argv: list[str] | None = None) -> dict:
     n_ran = len(metas) - len(errors)
     df, done_metas = load_parts(units, out)
     df.to_csv(out / "results.csv", index=False)
-    recorded = {"argv": list(argv) if argv is not None else sys.argv[1:], "budget": args.budget,
-                "time_budget": args.time_budget, "driver": args.driver, "invalid_factor": args.invalid_factor,
-                "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
-                "builtin_seeds": builtin_seeds, "builtin_budget": builtin_budget,
-                "benchmarks": benchmarks, "algorithms": settings,
-                "harness_version": HARNESS_VERSION}
+    recorded = {
+        "argv": list(argv) if argv is not None else sys.argv[1:],
+        "budget": args.budget,
+        "time_budget": args.time_budget,
+        "driver": args.driver,
+        "invalid_factor": args.invalid_factor,
+        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+        "builtin_seeds": builtin_seeds,
+        "builtin_budget": builtin_budget,
+        "benchmarks": benchmarks,
+        "algorithms": settings,
+        "harness_version": HARNESS_VERSION,
+    }
     (out / "settings.json").write_text(json.dumps(recorded, indent=1, default=str))
-    text = summarise(df, done_metas, args.budget, args.time_budget, labels, benchmarks, recorded, out,
-                     plots=not args.no_plots)
+    text = summarise(
+        df, done_metas, args.budget, args.time_budget, labels, benchmarks, recorded, out, plots=not args.no_plots
+    )
     print(text)
-    print(f"\n{n_ran} units run in {time.perf_counter() - t0:.1f} s; outputs in {out}/ "
-          f"(results.csv, summary.md, settings.json" + ("" if args.no_plots else ", regret_*.png") + ")")
+    print(
+        f"\n{n_ran} units run in {time.perf_counter() - t0:.1f} s; outputs in {out}/ "
+        f"(results.csv, summary.md, settings.json" + ("" if args.no_plots else ", regret_*.png") + ")"
+    )
     if errors:
         print(f"{len(errors)} units FAILED (see above); rerun to retry them", file=sys.stderr)
     return {"units": len(units), "ran": n_ran, "skipped": len(finished), "errors": errors, "out": str(out)}

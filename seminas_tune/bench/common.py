@@ -7,8 +7,23 @@ HARNESS_VERSION = 1
 METRIC = "val_accuracy"
 PENALTY = 0.0
 """The value a config that is no member of the table gets (``valid=False``)."""
-ROW_COLUMNS = ["benchmark", "algorithm", "seed", "step", "query", "valid", "duplicate", "key", "value",
-               "table_value", "best_value", "regret", "val_regret", "incumbent_test", "cum_time"]
+ROW_COLUMNS = [
+    "benchmark",
+    "algorithm",
+    "seed",
+    "step",
+    "query",
+    "valid",
+    "duplicate",
+    "key",
+    "value",
+    "table_value",
+    "best_value",
+    "regret",
+    "val_regret",
+    "incumbent_test",
+    "cum_time",
+]
 
 
 class BenchError(ValueError):

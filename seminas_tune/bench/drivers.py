@@ -30,8 +30,17 @@ class HarnessSearcher(Searcher):
       the unit (Tune would poll forever).
     """
 
-    def __init__(self, inner: Any, bench: Benchmark, seed: int, budget: int, label: str = "",
-                 time_budget: float | None = None, invalid_cap: int | None = None, stall_cap: int = 1000):
+    def __init__(
+        self,
+        inner: Any,
+        bench: Benchmark,
+        seed: int,
+        budget: int,
+        label: str = "",
+        time_budget: float | None = None,
+        invalid_cap: int | None = None,
+        stall_cap: int = 1000,
+    ):
         super().__init__(metric=METRIC, mode="max")
         self.inner, self.bench, self.seed, self.budget = inner, bench, seed, budget
         self.label, self.time_budget = label, time_budget
@@ -111,13 +120,25 @@ class HarnessSearcher(Searcher):
             self.n_invalid += 1
             key, value = "", PENALTY
         regret, val_regret, inc_test = self.bench.regrets(self.best_key, self.best_value)
-        self.rows.append({
-            "benchmark": self.bench.name, "algorithm": self.label, "seed": self.seed,
-            "step": len(self.rows) + 1, "query": self.n_valid, "valid": valid, "duplicate": duplicate,
-            "key": key, "value": value, "table_value": self.bench.val.get(key, math.nan) if valid else math.nan,
-            "best_value": self.best_value if self.best_key is not None else math.nan,
-            "regret": regret, "val_regret": val_regret, "incumbent_test": inc_test, "cum_time": self.cum_time,
-        })
+        self.rows.append(
+            {
+                "benchmark": self.bench.name,
+                "algorithm": self.label,
+                "seed": self.seed,
+                "step": len(self.rows) + 1,
+                "query": self.n_valid,
+                "valid": valid,
+                "duplicate": duplicate,
+                "key": key,
+                "value": value,
+                "table_value": self.bench.val.get(key, math.nan) if valid else math.nan,
+                "best_value": self.best_value if self.best_key is not None else math.nan,
+                "regret": regret,
+                "val_regret": val_regret,
+                "incumbent_test": inc_test,
+                "cum_time": self.cum_time,
+            }
+        )
 
     def save(self, checkpoint_path: str) -> None:  # a unit is rerun, not resumed mid-way
         raise NotImplementedError
@@ -167,9 +188,15 @@ def drive_tune(h: HarnessSearcher, bench: Benchmark, seed: int, param_space: dic
         tuner = tune.Tuner(
             tune.with_parameters(_tune_trainable, benchmark=bench.name, seed=seed),
             param_space=param_space or {},
-            tune_config=tune.TuneConfig(search_alg=h, num_samples=-1, metric=METRIC, mode="max",
-                                        max_concurrent_trials=1, reuse_actors=True,
-                                        trial_dirname_creator=_trial_dirname),
+            tune_config=tune.TuneConfig(
+                search_alg=h,
+                num_samples=-1,
+                metric=METRIC,
+                mode="max",
+                max_concurrent_trials=1,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
             run_config=tune.RunConfig(storage_path=storage, name="bench", verbose=0),
         )
         t = time.perf_counter()

@@ -37,9 +37,18 @@ class ReportOptions:
     time_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
 
 
-def summarise(df, metas: list[dict], budget: int, time_budget: float | None, algorithms: list[str],
-              benchmarks: list[str], settings: dict, out: Path, plots: bool = True,
-              options: ReportOptions | None = None) -> str:
+def summarise(
+    df,
+    metas: list[dict],
+    budget: int,
+    time_budget: float | None,
+    algorithms: list[str],
+    benchmarks: list[str],
+    settings: dict,
+    out: Path,
+    plots: bool = True,
+    options: ReportOptions | None = None,
+) -> str:
     """The Markdown summary (also written to ``out/summary.md``) and, with ``plots``, the plots."""
     import pandas as pd
 
@@ -49,13 +58,17 @@ def summarise(df, metas: list[dict], budget: int, time_budget: float | None, alg
         budgets.append(budget)
     budget_of = {m["algorithm"]: m["budget"] for m in metas if "error" not in m}
     shorter = sorted({b for b in budget_of.values() if b < budget})
-    lines = ["# Benchmark summary", "",
-             f"Budget {budget} valid queries"
-             + "".join(f" ({', '.join(sorted(a for a, x in budget_of.items() if x == b))}: {b})" for b in shorter)
-             + (f", simulated training time {time_budget:g} s" if time_budget else "")
-             + f"; algorithms {', '.join(algorithms)}. Regret in percentage points (accuracy x 100), "
-               "mean +- standard error over seeds, mean rank among the algorithms in brackets "
-               "(1 = best; over the seeds every algorithm ran).", ""]
+    lines = [
+        "# Benchmark summary",
+        "",
+        f"Budget {budget} valid queries"
+        + "".join(f" ({', '.join(sorted(a for a, x in budget_of.items() if x == b))}: {b})" for b in shorter)
+        + (f", simulated training time {time_budget:g} s" if time_budget else "")
+        + f"; algorithms {', '.join(algorithms)}. Regret in percentage points (accuracy x 100), "
+        "mean +- standard error over seeds, mean rank among the algorithms in brackets "
+        "(1 = best; over the seeds every algorithm ran).",
+        "",
+    ]
     meta_df = pd.DataFrame([m for m in metas if "error" not in m])
     for bname in benchmarks:
         bench = get_benchmark(bname)
@@ -90,15 +103,19 @@ def summarise(df, metas: list[dict], budget: int, time_budget: float | None, alg
     return text
 
 
-def _regret_table(curves: dict, short: dict, title: str, algorithms: list[str], budgets: list[int],
-                  budget_of: dict, budget: int) -> list[str]:
+def _regret_table(
+    curves: dict, short: dict, title: str, algorithms: list[str], budgets: list[int], budget_of: dict, budget: int
+) -> list[str]:
     import pandas as pd
 
     algs = [a for a in algorithms if any(k[0] == a for k in curves)]
     seeds_of = {a: {s for (x, s) in curves if x == a} for a in algs}
-    lines = [f"### {title} (pp) at budget", "",
-             "| algorithm | seeds | " + " | ".join(f"@{b}" for b in budgets) + " | short runs |",
-             "|---|---:|" + "---:|" * len(budgets) + "---:|"]
+    lines = [
+        f"### {title} (pp) at budget",
+        "",
+        "| algorithm | seeds | " + " | ".join(f"@{b}" for b in budgets) + " | short runs |",
+        "|---|---:|" + "---:|" * len(budgets) + "---:|",
+    ]
     ranks = {}
     for b in budgets:
         ranked = [a for a in algs if budget_of.get(a, budget) >= b]
@@ -118,12 +135,17 @@ def _regret_table(curves: dict, short: dict, title: str, algorithms: list[str], 
 
 def _top_table(bench: Benchmark, hits: dict, algorithms: list[str]) -> list[str]:
     """Median queries to reach each of the table's top fractions (``hits``' keys)."""
-    lines = ["### queries to reach the top of the table (by the search metric)", "",
-             "Median over seeds of the first query whose cell is in the table's top fraction "
-             "(a seed that never got there counts as infinite); in brackets: seeds not reached / seeds.", "",
-             "| algorithm | " + " | ".join(f"top {f * 100:g} % (val >= {bench.threshold(f) * 100:.3f})"
-                                             for f in hits) + " |",
-             "|---|" + "---:|" * len(hits)]
+    lines = [
+        "### queries to reach the top of the table (by the search metric)",
+        "",
+        "Median over seeds of the first query whose cell is in the table's top fraction "
+        "(a seed that never got there counts as infinite); in brackets: seeds not reached / seeds.",
+        "",
+        "| algorithm | "
+        + " | ".join(f"top {f * 100:g} % (val >= {bench.threshold(f) * 100:.3f})" for f in hits)
+        + " |",
+        "|---|" + "---:|" * len(hits),
+    ]
     for a in algorithms:
         cells = []
         for f in hits:
@@ -132,8 +154,7 @@ def _top_table(bench: Benchmark, hits: dict, algorithms: list[str]) -> list[str]
                 cells.append("-")
                 continue
             med = float(np.median(q))
-            cells.append(f"{'not reached' if math.isinf(med) else f'{med:g}'} "
-                         f"({int(np.isinf(q).sum())}/{len(q)})")
+            cells.append(f"{'not reached' if math.isinf(med) else f'{med:g}'} ({int(np.isinf(q).sum())}/{len(q)})")
         if any(c != "-" for c in cells):
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -144,12 +165,16 @@ def _self_check(bench: Benchmark, curves: dict, rand: list[str], budgets: list[i
     keys = list(bench.val)
     v = np.array([bench.val[k] for k in keys])
     rep = None if bench.test is None else np.array([bench.test[k] for k in keys])
-    lines = ["### random-search self-check", "",
-             "Mean regret of `random` (uniform over the table's cells, no repeats) beside its exact "
-             "expectation for n draws without replacement (sum over sorted table values of "
-             "value x P(best = value)).", "",
-             "| budget | " + " | ".join(f"{a} mean +- se" for a in rand) + " | expected |",
-             "|---:|" + "---:|" * (len(rand) + 1)]
+    lines = [
+        "### random-search self-check",
+        "",
+        "Mean regret of `random` (uniform over the table's cells, no repeats) beside its exact "
+        "expectation for n draws without replacement (sum over sorted table values of "
+        "value x P(best = value)).",
+        "",
+        "| budget | " + " | ".join(f"{a} mean +- se" for a in rand) + " | expected |",
+        "|---:|" + "---:|" * (len(rand) + 1),
+    ]
     for b in budgets:
         cells = [f"{m:.3f} +- {se:.3f}" for m, se in (mean_se(at_budget(curves, a, b)) for a in rand)]
         if bench.test is None:
@@ -163,9 +188,12 @@ def _self_check(bench: Benchmark, curves: dict, rand: list[str], budgets: list[i
 
 
 def _time_table(bdf, algorithms: list[str], points: list[float]) -> list[str]:
-    lines = ["### regret (pp) at simulated training time", "",
-             "| algorithm | " + " | ".join(f"{t:.3g} s" for t in points) + " |",
-             "|---|" + "---:|" * len(points)]
+    lines = [
+        "### regret (pp) at simulated training time",
+        "",
+        "| algorithm | " + " | ".join(f"{t:.3g} s" for t in points) + " |",
+        "|---|" + "---:|" * len(points),
+    ]
     valid = bdf[bdf["valid"]]
     for a in algorithms:
         g = valid[valid["algorithm"] == a]
@@ -185,18 +213,23 @@ def _time_table(bdf, algorithms: list[str], points: list[float]) -> list[str]:
 
 def _runs_table(md, algorithms: list[str]) -> list[str]:
     """Per algorithm: seeds, seconds, query counts and stop reasons of one benchmark's units."""
-    lines = ["### runs", "",
-             "| algorithm | seeds | wall s / seed (search) | searcher s / seed | valid / seed | "
-             "invalid / seed | duplicates / seed | stop reasons |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "### runs",
+        "",
+        "| algorithm | seeds | wall s / seed (search) | searcher s / seed | valid / seed | "
+        "invalid / seed | duplicates / seed | stop reasons |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for a in algorithms:
         g = md[md["algorithm"] == a]
         if g.empty:
             continue
         reasons = ", ".join(f"{k} {v}" for k, v in g["stop_reason"].value_counts().items())
-        lines.append(f"| {a} | {len(g)} | {g['search_seconds'].mean():.2f} | {g['searcher_seconds'].mean():.2f} | "
-                     f"{g['n_valid'].mean():.1f} | {g['n_invalid'].mean():.1f} | "
-                     f"{g['n_duplicate'].mean():.2f} | {reasons} |")
+        lines.append(
+            f"| {a} | {len(g)} | {g['search_seconds'].mean():.2f} | {g['searcher_seconds'].mean():.2f} | "
+            f"{g['n_valid'].mean():.1f} | {g['n_invalid'].mean():.1f} | "
+            f"{g['n_duplicate'].mean():.2f} | {reasons} |"
+        )
     return lines + [""]
 
 
@@ -219,8 +252,9 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
             m = m[:, : int((~np.isnan(m)).any(axis=0).nonzero()[0].max()) + 1]  # own budget
             mean = np.nanmean(m, axis=0)
             se = np.nanstd(m, axis=0, ddof=1) / np.sqrt(len(cs)) if len(cs) > 1 else np.zeros_like(mean)
-            ax.plot(x[: m.shape[1]], mean, label=f"{a} ({len(cs)})",
-                    linestyle="-" if is_ours(a) else "--")  # Tune's built-ins dashed
+            ax.plot(
+                x[: m.shape[1]], mean, label=f"{a} ({len(cs)})", linestyle="-" if is_ours(a) else "--"
+            )  # Tune's built-ins dashed
             ax.fill_between(x[: m.shape[1]], mean - se, mean + se, alpha=0.2)
             lowest = min(lowest, float(np.nanmin(mean - se)))
         ax.set_xscale("log")
@@ -229,8 +263,10 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
         ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
         ax.set_ylim(bottom=lowest)
         ax.set_xlabel("queries (valid)")
-        ax.set_ylabel(("test " if col == "regret" and bench.test is not None else
-                       "validation " if col == "val_regret" else "") + "regret (pp)")
+        ax.set_ylabel(
+            ("test " if col == "regret" and bench.test is not None else "validation " if col == "val_regret" else "")
+            + "regret (pp)"
+        )
         ax.set_title(bench.ident)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

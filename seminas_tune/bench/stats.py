@@ -96,22 +96,28 @@ def goal_lines(curves: dict, hits: dict, algorithms: list[str], budgets: list[in
     if "seminas" not in algs or "re" not in algs:
         return []
 
-    lines = ["### SemiNAS against the field", "",
-             "| budget | lowest mean regret | SemiNAS | RE | SemiNAS lowest | clear of RE (mean +- se) |",
-             "|---:|---|---:|---:|---|---|"]
+    lines = [
+        "### SemiNAS against the field",
+        "",
+        "| budget | lowest mean regret | SemiNAS | RE | SemiNAS lowest | clear of RE (mean +- se) |",
+        "|---:|---|---:|---:|---|---|",
+    ]
     for b in budgets:
         stats = {a: mean_se(at_budget(curves, a, b)) for a in algs}
         stats = {a: v for a, v in stats.items() if not math.isnan(v[0])}  # past a shorter budget
         best = min(stats, key=lambda a: stats[a][0])
         (sm, sse), (rm, rse) = stats["seminas"], stats["re"]
-        lines.append(f"| {b} | {best} {stats[best][0]:.3f} | {sm:.3f} +- {sse:.3f} | {rm:.3f} +- {rse:.3f} | "
-                     f"{'yes' if best == 'seminas' else 'no'} | {'yes' if sm + sse < rm - rse else 'no'} |")
+        lines.append(
+            f"| {b} | {best} {stats[best][0]:.3f} | {sm:.3f} +- {sse:.3f} | {rm:.3f} +- {rse:.3f} | "
+            f"{'yes' if best == 'seminas' else 'no'} | {'yes' if sm + sse < rm - rse else 'no'} |"
+        )
     med = {a: float(np.median([v for (x, _), v in hits.items() if x == a])) for a in algs}
     fewest = min(med, key=lambda a: med[a])
-    lines += ["", f"Median queries to a top-0.1 % cell: SemiNAS {med['seminas']:g}; fewest: {fewest} "
-                  f"{med[fewest]:g}."]
+    lines += ["", f"Median queries to a top-0.1 % cell: SemiNAS {med['seminas']:g}; fewest: {fewest} {med[fewest]:g}."]
     if 300 in budgets and 1000 in budgets:
         s300, r1000 = mean_se(at_budget(curves, "seminas", 300))[0], mean_se(at_budget(curves, "re", 1000))[0]
-        lines.append(f"SemiNAS at 300 queries {s300:.3f} pp against RE at 1000 {r1000:.3f} pp: "
-                     f"{'as good or better' if s300 <= r1000 else 'worse'}.")
+        lines.append(
+            f"SemiNAS at 300 queries {s300:.3f} pp against RE at 1000 {r1000:.3f} pp: "
+            f"{'as good or better' if s300 <= r1000 else 'worse'}."
+        )
     return lines + [""]

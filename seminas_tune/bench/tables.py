@@ -80,10 +80,18 @@ def _nb101_bundled() -> Benchmark:
 
     space = nasbench101_space()
     val = {k: float(r["val"][0]) for k, r in space.dataset.final_results().items()}
-    return Benchmark("nb101", space, val, None, max(val.values()), None, True,
-                     lambda c, s: evaluate_nasbench101(c, penalty=PENALTY, seed=s),
-                     "NB101-30k (bundled, 30,001 real cells, one repeat); regret = best validation "
-                     "accuracy in the table - best validation accuracy found")
+    return Benchmark(
+        "nb101",
+        space,
+        val,
+        None,
+        max(val.values()),
+        None,
+        True,
+        lambda c, s: evaluate_nasbench101(c, penalty=PENALTY, seed=s),
+        "NB101-30k (bundled, 30,001 real cells, one repeat); regret = best validation "
+        "accuracy in the table - best validation accuracy found",
+    )
 
 
 def _nb101_official(path: str) -> Benchmark:
@@ -96,11 +104,19 @@ def _nb101_official(path: str) -> Benchmark:
     val = {k: float(np.nanmean(r["val"])) for k, r in final.items()}
     test = {k: float(np.nanmean(r["test"])) for k, r in final.items()}
     vmax, floor = _test_floor(val, test)
-    return Benchmark(f"{_OFFICIAL}{path}", space, val, test, vmax, floor, True,
-                     lambda c, s: evaluate_nasbench101(c, dataset_file=path, penalty=PENALTY, seed=s),
-                     "official NB-101 (each query draws one of the 3 repeats, seeded); regret = mean test "
-                     "accuracy (3 repeats) of the table's best-mean-validation cell - that of the "
-                     "best-by-observed-validation cell found")
+    return Benchmark(
+        f"{_OFFICIAL}{path}",
+        space,
+        val,
+        test,
+        vmax,
+        floor,
+        True,
+        lambda c, s: evaluate_nasbench101(c, dataset_file=path, penalty=PENALTY, seed=s),
+        "official NB-101 (each query draws one of the 3 repeats, seeded); regret = mean test "
+        "accuracy (3 repeats) of the table's best-mean-validation cell - that of the "
+        "best-by-observed-validation cell found",
+    )
 
 
 def _nb201(dataset: str) -> Benchmark:
@@ -111,10 +127,18 @@ def _nb201(dataset: str) -> Benchmark:
     val = dict(zip(table.index, table[f"{dataset}-val"].to_numpy(float) / 100.0))
     test = dict(zip(table.index, table[f"{dataset}-test"].to_numpy(float) / 100.0))
     vmax, floor = _test_floor(val, test)
-    return Benchmark(f"nb201-{dataset}", space, val, test, vmax, floor, False,
-                     lambda c, s: evaluate_nasbench201(c, dataset=dataset, penalty=PENALTY),
-                     f"NB-201 {dataset} (12-epoch table); search on validation, regret = test accuracy "
-                     f"of the table's best-by-validation cell - that of the best-by-validation cell found")
+    return Benchmark(
+        f"nb201-{dataset}",
+        space,
+        val,
+        test,
+        vmax,
+        floor,
+        False,
+        lambda c, s: evaluate_nasbench201(c, dataset=dataset, penalty=PENALTY),
+        f"NB-201 {dataset} (12-epoch table); search on validation, regret = test accuracy "
+        f"of the table's best-by-validation cell - that of the best-by-validation cell found",
+    )
 
 
 def _unknown(name: str) -> BenchError:
@@ -128,7 +152,7 @@ def get_benchmark(name: str) -> Benchmark:
     if name == "nb101":
         return _nb101_bundled()
     if name.startswith(_OFFICIAL):
-        return _nb101_official(name[len(_OFFICIAL):])
+        return _nb101_official(name[len(_OFFICIAL) :])
     return _nb201(name.split("-", 1)[1])
 
 

@@ -82,8 +82,15 @@ def unit_is_done(unit: Unit, out: Path) -> bool:
 def _unit_searcher(unit: Unit, bench: Benchmark) -> Any:
     # Under a time budget, the query budget is only a cap; our searchers plan with it.
     background = "inline" if unit.driver == "inline" else "auto"
-    return build_searcher(unit.algorithm, bench.space, unit.seed, unit.budget, unit.settings_dict,
-                          background=background, invalid_factor=unit.invalid_factor)
+    return build_searcher(
+        unit.algorithm,
+        bench.space,
+        unit.seed,
+        unit.budget,
+        unit.settings_dict,
+        background=background,
+        invalid_factor=unit.invalid_factor,
+    )
 
 
 def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool = False) -> tuple[list[dict], dict]:
@@ -96,23 +103,44 @@ def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool 
         raise BenchError(f"unknown driver {unit.driver!r}: choose from {', '.join(DRIVERS)}")
     alg = base_algorithm(unit.algorithm)
     inner = _unit_searcher(unit, bench)
-    h = HarnessSearcher(inner, bench, unit.seed, unit.budget, unit.algorithm, unit.time_budget,
-                        invalid_cap=int(math.ceil(unit.invalid_factor * unit.budget)))
+    h = HarnessSearcher(
+        inner,
+        bench,
+        unit.seed,
+        unit.budget,
+        unit.algorithm,
+        unit.time_budget,
+        invalid_cap=int(math.ceil(unit.invalid_factor * unit.budget)),
+    )
     param_space = None if is_ours(alg) else bench.space.tune_space()
     setup = time.perf_counter() - t0
     t1 = time.perf_counter()
     eval_seconds = DRIVERS[unit.driver](h, bench, unit.seed, param_space)
     search_wall = time.perf_counter() - t1
     meta = {
-        "benchmark": unit.benchmark, "algorithm": unit.algorithm, "base_algorithm": alg, "seed": unit.seed,
-        "budget": unit.budget, "time_budget": unit.time_budget, "driver": unit.driver,
-        "settings": unit.settings_dict, "invalid_factor": unit.invalid_factor,
-        "fingerprint": unit.fingerprint(), "harness_version": HARNESS_VERSION,
-        "n_valid": h.n_valid, "n_invalid": h.n_invalid, "n_duplicate": h.n_duplicate,
-        "stop_reason": h.stop_reason, "best_value": h.best_value if h.best_key is not None else None,
-        "best_key": h.best_key, "final_regret": h.rows[-1]["regret"] if h.rows else None,
-        "cum_time": h.cum_time, "setup_seconds": round(setup, 3), "search_seconds": round(search_wall, 3),
-        "searcher_seconds": round(h.searcher_seconds, 3), "eval_seconds": round(eval_seconds, 3),
+        "benchmark": unit.benchmark,
+        "algorithm": unit.algorithm,
+        "base_algorithm": alg,
+        "seed": unit.seed,
+        "budget": unit.budget,
+        "time_budget": unit.time_budget,
+        "driver": unit.driver,
+        "settings": unit.settings_dict,
+        "invalid_factor": unit.invalid_factor,
+        "fingerprint": unit.fingerprint(),
+        "harness_version": HARNESS_VERSION,
+        "n_valid": h.n_valid,
+        "n_invalid": h.n_invalid,
+        "n_duplicate": h.n_duplicate,
+        "stop_reason": h.stop_reason,
+        "best_value": h.best_value if h.best_key is not None else None,
+        "best_key": h.best_key,
+        "final_regret": h.rows[-1]["regret"] if h.rows else None,
+        "cum_time": h.cum_time,
+        "setup_seconds": round(setup, 3),
+        "search_seconds": round(search_wall, 3),
+        "searcher_seconds": round(h.searcher_seconds, 3),
+        "eval_seconds": round(eval_seconds, 3),
     }
     meta["resolved"] = resolved_settings(inner)
     rows = h.rows
@@ -143,12 +171,17 @@ def _worker(args: tuple) -> dict:
         _, meta = run_unit(unit, out, drop)
         return meta
     except BaseException as e:  # noqa: BLE001 - report and go on with the other units
-        return {"benchmark": unit.benchmark, "algorithm": unit.algorithm, "seed": unit.seed,
-                "error": f"{type(e).__name__}: {e}"}
+        return {
+            "benchmark": unit.benchmark,
+            "algorithm": unit.algorithm,
+            "seed": unit.seed,
+            "error": f"{type(e).__name__}: {e}",
+        }
 
 
-def run_units(units: list[Unit], out: Path, drop_invalid_rows: bool, workers: int,
-              on_done: Callable[[int, dict], None]) -> list[dict]:
+def run_units(
+    units: list[Unit], out: Path, drop_invalid_rows: bool, workers: int, on_done: Callable[[int, dict], None]
+) -> list[dict]:
     """Run ``units`` over ``workers`` processes (spawned; 1: in this one), writing their part
     files; ``on_done(i, meta)`` as each finishes. Returns the metas (``"error"`` in a failed
     unit's). SIGTERM stops the workers and raises :class:`StoppedBySignal`."""
@@ -199,8 +232,9 @@ def load_parts(units: list[Unit], out: Path):
             frames.append(pd.read_csv(part, keep_default_na=False, na_values=[""], dtype={"key": str}))
             metas.append(json.loads(part.with_suffix(".json").read_text()))
     if not frames:
-        raise BenchError(f"no finished units to summarise in {out}/: "
-                         "run without --summary-only (or see the failures above)")
+        raise BenchError(
+            f"no finished units to summarise in {out}/: run without --summary-only (or see the failures above)"
+        )
     df = pd.concat(frames, ignore_index=True)
     df["valid"] = df["valid"].astype(str).str.lower() == "true"
     df["duplicate"] = df["duplicate"].astype(str).str.lower() == "true"

@@ -102,8 +102,14 @@ class EPD(nn.Module):
             out.append(inp)
         return torch.cat(out, dim=1)
 
-    def loss(self, tokens: torch.Tensor, targets: torch.Tensor, trade_off: float = 0.8,
-             rank_weight: float = 0.0, recon_fraction: float = 1.0) -> tuple:
+    def loss(
+        self,
+        tokens: torch.Tensor,
+        targets: torch.Tensor,
+        trade_off: float = 0.8,
+        rank_weight: float = 0.0,
+        recon_fraction: float = 1.0,
+    ) -> tuple:
         """Joint loss ``trade_off * (MSE + rank_weight * ranking) + (1 - trade_off) * NLL``;
         returns (loss, mse, nll).
 
@@ -117,8 +123,9 @@ class EPD(nn.Module):
         reg = mse
         if rank_weight > 0:
             sign = torch.sign(targets[:, None] - targets[None, :])
-            reg = reg + rank_weight * (F.softplus(-sign * (pred[:, None] - pred[None, :])) * sign.abs()).sum() \
-                / sign.abs().sum().clamp(min=1)
+            reg = reg + rank_weight * (
+                F.softplus(-sign * (pred[:, None] - pred[None, :])) * sign.abs()
+            ).sum() / sign.abs().sum().clamp(min=1)
         r = max(1, int(round(recon_fraction * tokens.shape[0])))
         logits = self.reconstruct_logits(tokens[:r], states[:r])
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:r].reshape(-1))

@@ -74,8 +74,12 @@ class ControllerConfig:
         if self.schedule not in ("fast", "reference"):
             raise ValueError(f"schedule must be 'fast' or 'reference', got {self.schedule!r}")
         fast = self.schedule == "fast"
-        for name, fast_value, reference_value in (("lr", 1e-2, 1e-3), ("cosine", True, False),
-                                                  ("rank_weight", 10.0, 0.0), ("recon_fraction", 0.1, 1.0)):
+        for name, fast_value, reference_value in (
+            ("lr", 1e-2, 1e-3),
+            ("cosine", True, False),
+            ("rank_weight", 10.0, 0.0),
+            ("recon_fraction", 0.1, 1.0),
+        ):
             if getattr(self, name) is None:
                 setattr(self, name, fast_value if fast else reference_value)
         if not 0 < self.recon_fraction <= 1:
@@ -146,8 +150,16 @@ def _device(cfg: ControllerConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _train(model: EPD, opt, tokens: torch.Tensor, targets: torch.Tensor, steps: int, batch: int,
-           cfg: ControllerConfig, gen: torch.Generator) -> float:
+def _train(
+    model: EPD,
+    opt,
+    tokens: torch.Tensor,
+    targets: torch.Tensor,
+    steps: int,
+    batch: int,
+    cfg: ControllerConfig,
+    gen: torch.Generator,
+) -> float:
     """``steps`` optimiser steps over shuffled epochs of (tokens, targets); returns last loss."""
     model.train()
     n = tokens.shape[0]
@@ -156,12 +168,11 @@ def _train(model: EPD, opt, tokens: torch.Tensor, targets: torch.Tensor, steps: 
     while done < steps:
         perm = torch.randperm(n, generator=gen).to(tokens.device)
         for s in range(0, n, batch):
-            idx = perm[s:s + batch]
+            idx = perm[s : s + batch]
             if cfg.cosine:
                 for g, lr in zip(opt.param_groups, base_lr):
                     g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done / steps))
-            loss, _, _ = model.loss(tokens[idx], targets[idx], cfg.trade_off, cfg.rank_weight,
-                                    cfg.recon_fraction)
+            loss, _, _ = model.loss(tokens[idx], targets[idx], cfg.trade_off, cfg.rank_weight, cfg.recon_fraction)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -188,7 +199,7 @@ def _tokens(space, archs: list, device) -> torch.Tensor:
 @torch.no_grad()
 def predict(model: EPD, tokens: torch.Tensor, batch: int = 4096) -> torch.Tensor:
     model.eval()
-    return torch.cat([model.predict(tokens[i:i + batch]) for i in range(0, tokens.shape[0], batch)])
+    return torch.cat([model.predict(tokens[i : i + batch]) for i in range(0, tokens.shape[0], batch)])
 
 
 def sample_unlabeled(space, rng: np.random.Generator, n: int, exclude: set) -> list:
@@ -210,8 +221,9 @@ def _fits(space, arch, max_flops: float | None) -> bool:
     return max_flops is None or space.flops(arch) <= max_flops
 
 
-def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
-             max_flops: float | None, max_step: float) -> tuple[list, float]:
+def generate(
+    model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set, max_flops: float | None, max_step: float
+) -> tuple[list, float]:
     """Gradient ascent from seed token sequences with step sizes 1, 2, 3, ... until
     ``num_new`` new valid architectures decode; returns (archs, last step size)."""
     model.eval()
@@ -237,12 +249,12 @@ def generate(model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set,
     return new, eta
 
 
-def _best_predicted(model: EPD, space, req: RoundRequest, rng: np.random.Generator,
-                    pool: list, pred: torch.Tensor, taken: list, dev) -> list:
+def _best_predicted(
+    model: EPD, space, req: RoundRequest, rng: np.random.Generator, pool: list, pred: torch.Tensor, taken: list, dev
+) -> list:
     """Top-up: best-predicted unseen members of ``pool`` grown with fresh random members to
     ``req.fill_pool``, so SemiNAS's small pseudo-labeled set does not narrow its choice."""
-    more = sample_unlabeled(space, rng, req.fill_pool - len(pool),
-                            set(req.seen_keys) | {space.key(a) for a in pool})
+    more = sample_unlabeled(space, rng, req.fill_pool - len(pool), set(req.seen_keys) | {space.key(a) for a in pool})
     if more:
         pool = list(pool) + more
         pred = torch.cat([pred.to(dev), predict(model, _tokens(space, more, dev))])
@@ -326,20 +338,30 @@ def run_round(req: RoundRequest) -> RoundResult:
     if req.num_new > len(new):
         top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
         seeds = _tokens(space, [pool_archs[i] for i in top], dev)
-        ascended, info["step_size"] = generate(model, space, seeds, req.num_new - len(new),
-                                               set(req.seen_keys) | {space.key(a) for a in new},
-                                               req.max_flops, req.max_step_size)
+        ascended, info["step_size"] = generate(
+            model,
+            space,
+            seeds,
+            req.num_new - len(new),
+            set(req.seen_keys) | {space.key(a) for a in new},
+            req.max_flops,
+            req.max_step_size,
+        )
         new += ascended
         info["generated"] = len(ascended)
         if len(new) < req.num_new:
-            new += _best_predicted(model, space, req, rng, pool_archs[len(req.labeled):],
-                                   pool_pred[len(req.labeled):], new, dev)
+            new += _best_predicted(
+                model, space, req, rng, pool_archs[len(req.labeled) :], pool_pred[len(req.labeled) :], new, dev
+            )
     cand_scores = np.zeros(0)
     if req.candidates:
         cand_scores = predict(model, _tokens(space, req.candidates, dev)).cpu().numpy() * sd + mu
     info["total_s"] = time.perf_counter() - t0
-    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": _cpu(opt.state_dict()),
-             "labeled": len(req.labeled)}
+    state = {
+        "model": {k: v.cpu() for k, v in model.state_dict().items()},
+        "opt": _cpu(opt.state_dict()),
+        "labeled": len(req.labeled),
+    }
     return RoundResult(new, cand_scores, state, info)
 
 

@@ -189,8 +189,10 @@ def holdout_split(cfg: ImageDataConfig) -> tuple[list[tuple[str, int]], list[tup
     """
     _, samples = scan_image_folder(train_dir(cfg.root))
     if not 0 < cfg.val_size < len(samples):
-        raise ValueError(f"val_size={cfg.val_size} must be between 1 and {len(samples) - 1} "
-                         f"(the folder has {len(samples)} training images)")
+        raise ValueError(
+            f"val_size={cfg.val_size} must be between 1 and {len(samples) - 1} "
+            f"(the folder has {len(samples)} training images)"
+        )
     order = np.random.default_rng(cfg.seed).permutation(len(samples))
     held = set(order[: cfg.val_size].tolist())
     train = [s for i, s in enumerate(samples) if i not in held]
@@ -203,8 +205,9 @@ def num_classes(root: str | Path) -> int:
     return len(scan_image_folder(train_dir(root))[0])
 
 
-def make_loaders(cfg: ImageDataConfig, shuffle_seed: int,
-                 pin_memory: bool | None = None) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+def make_loaders(
+    cfg: ImageDataConfig, shuffle_seed: int, pin_memory: bool | None = None
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
     """(train loader with augmentation and shuffling, held-out loader with centre crops).
 
     ``shuffle_seed`` drives the order and the augmentation, so trials that pass different seeds
@@ -212,18 +215,19 @@ def make_loaders(cfg: ImageDataConfig, shuffle_seed: int,
     """
     train, val = holdout_split(cfg)
     pin = torch.cuda.is_available() if pin_memory is None else pin_memory
-    common = dict(batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin,
-                  persistent_workers=cfg.num_workers > 0)
+    common = dict(
+        batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin, persistent_workers=cfg.num_workers > 0
+    )
     if cfg.num_workers > 0:
         common["prefetch_factor"] = 4
     gen = torch.Generator().manual_seed(shuffle_seed)
-    train_ds = ImageFolderDataset(
-        train, TrainTransform(cfg.resolution, cfg.train_scale, hflip=cfg.hflip), shuffle_seed
+    train_ds = ImageFolderDataset(train, TrainTransform(cfg.resolution, cfg.train_scale, hflip=cfg.hflip), shuffle_seed)
+    train_loader = torch.utils.data.DataLoader(
+        train_ds, shuffle=True, drop_last=True, generator=gen, worker_init_fn=seed_worker, **common
     )
-    train_loader = torch.utils.data.DataLoader(train_ds, shuffle=True, drop_last=True,
-                                               generator=gen, worker_init_fn=seed_worker, **common)
-    val_loader = torch.utils.data.DataLoader(ImageFolderDataset(val, EvalTransform(cfg.resolution)),
-                                             shuffle=False, **common)
+    val_loader = torch.utils.data.DataLoader(
+        ImageFolderDataset(val, EvalTransform(cfg.resolution)), shuffle=False, **common
+    )
     return train_loader, val_loader
 
 
@@ -234,8 +238,7 @@ def infinite(loader: torch.utils.data.DataLoader):
 
 
 # -- the digits demo dataset ----------------------------------------------------------------------
-def write_digits_imagefolder(root: str | Path, resolution: int = 32, test_fraction: float = 0.2,
-                             seed: int = 0) -> Path:
+def write_digits_imagefolder(root: str | Path, resolution: int = 32, test_fraction: float = 0.2, seed: int = 0) -> Path:
     """Write scikit-learn's 1,797 bundled 8x8 digits as PNGs in ImageFolder layout.
 
     Images are upscaled (bilinear) to ``resolution`` and written to ``root/train/<digit>/`` and,

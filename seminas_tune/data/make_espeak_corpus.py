@@ -23,17 +23,74 @@ import numpy as np
 
 from seminas_tune.data.speech import load_wav, normalize_text, save_wav
 
-_SUBJECTS = ("the old farmer", "a young girl", "my brother", "the teacher", "our neighbour", "the doctor",
-             "a tired soldier", "the little boy", "his mother", "the captain", "a quiet student", "the baker",
-             "Mr. Smith", "Dr. Brown", "the driver", "her friend")
-_VERBS = ("found", "painted", "carried", "opened", "watched", "cleaned", "bought", "dropped", "fixed",
-          "borrowed", "counted", "followed", "sold", "hid", "washed", "described")
-_OBJECTS = ("a red box", "the wooden door", "an empty bottle", "the green boat", "a heavy stone",
-            "the broken clock", "a small garden", "the yellow kite", "an old letter", "the silver key",
-            "a warm blanket", "the long rope", "a paper map", "the narrow bridge")
-_TAILS = ("near the river.", "before dinner.", "in the morning.", "after the storm.", "at the station.",
-          "behind the house.", "during the winter.", "on Monday.", "with great care.", "for 3 hours.",
-          "by the 12 windows.", "in 1999.", "without a word.", "under the table.")
+_SUBJECTS = (
+    "the old farmer",
+    "a young girl",
+    "my brother",
+    "the teacher",
+    "our neighbour",
+    "the doctor",
+    "a tired soldier",
+    "the little boy",
+    "his mother",
+    "the captain",
+    "a quiet student",
+    "the baker",
+    "Mr. Smith",
+    "Dr. Brown",
+    "the driver",
+    "her friend",
+)
+_VERBS = (
+    "found",
+    "painted",
+    "carried",
+    "opened",
+    "watched",
+    "cleaned",
+    "bought",
+    "dropped",
+    "fixed",
+    "borrowed",
+    "counted",
+    "followed",
+    "sold",
+    "hid",
+    "washed",
+    "described",
+)
+_OBJECTS = (
+    "a red box",
+    "the wooden door",
+    "an empty bottle",
+    "the green boat",
+    "a heavy stone",
+    "the broken clock",
+    "a small garden",
+    "the yellow kite",
+    "an old letter",
+    "the silver key",
+    "a warm blanket",
+    "the long rope",
+    "a paper map",
+    "the narrow bridge",
+)
+_TAILS = (
+    "near the river.",
+    "before dinner.",
+    "in the morning.",
+    "after the storm.",
+    "at the station.",
+    "behind the house.",
+    "during the winter.",
+    "on Monday.",
+    "with great care.",
+    "for 3 hours.",
+    "by the 12 windows.",
+    "in 1999.",
+    "without a word.",
+    "under the table.",
+)
 _QUESTIONS = ("Did {s} really see {o}?", "Why did {s} leave {o} {t}", "Where is {o} today?")
 
 
@@ -95,8 +152,9 @@ def make_corpus(cfg: CorpusConfig, sentences: Sequence[str] | None = None) -> Pa
         uid, text = job
         wav = out / "wavs" / f"{uid}.wav"
         with tempfile.NamedTemporaryFile(suffix=".wav", dir=out) as tmp:
-            subprocess.run([binary, "-v", cfg.voice, "-s", str(cfg.speed), "-w", tmp.name, text],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [binary, "-v", cfg.voice, "-s", str(cfg.speed), "-w", tmp.name, text], check=True, capture_output=True
+            )
             audio, sr = load_wav(tmp.name)
         if cfg.sample_rate and cfg.sample_rate != sr:
             import torchaudio
@@ -111,7 +169,7 @@ def make_corpus(cfg: CorpusConfig, sentences: Sequence[str] | None = None) -> Pa
 
     order = np.random.default_rng(cfg.seed).permutation(len(ids))
     val = [ids[i] for i in order[: cfg.val]]
-    train = [ids[i] for i in order[cfg.val:]]
+    train = [ids[i] for i in order[cfg.val :]]
     if cfg.low_resource is not None:
         if not 0 < cfg.low_resource <= len(train):
             raise ValueError(f"--low-resource {cfg.low_resource} must be in 1..{len(train)}")
@@ -135,8 +193,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=CorpusConfig.jobs)
     a = p.parse_args(argv)
     sentences = Path(a.sentences).read_text(encoding="utf-8").splitlines() if a.sentences else None
-    cfg = CorpusConfig(out=a.out, n=a.n, val=a.val, low_resource=a.low_resource, voice=a.voice,
-                       speed=a.speed, sample_rate=a.sample_rate, seed=a.seed, jobs=a.jobs)
+    cfg = CorpusConfig(
+        out=a.out,
+        n=a.n,
+        val=a.val,
+        low_resource=a.low_resource,
+        voice=a.voice,
+        speed=a.speed,
+        sample_rate=a.sample_rate,
+        seed=a.seed,
+        jobs=a.jobs,
+    )
     out = make_corpus(cfg, sentences)
     print(f"wrote {out}/metadata.csv and {out}/wavs/")
 

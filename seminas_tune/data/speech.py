@@ -24,13 +24,29 @@ import torch
 # text
 # ----------------------------------------------------------------------------------------
 _ABBREVIATIONS = {
-    "mr": "mister", "mrs": "misses", "dr": "doctor", "st": "saint", "co": "company",
-    "jr": "junior", "maj": "major", "gen": "general", "drs": "doctors", "rev": "reverend",
-    "lt": "lieutenant", "hon": "honorable", "sgt": "sergeant", "capt": "captain",
-    "esq": "esquire", "ltd": "limited", "col": "colonel", "ft": "fort",
+    "mr": "mister",
+    "mrs": "misses",
+    "dr": "doctor",
+    "st": "saint",
+    "co": "company",
+    "jr": "junior",
+    "maj": "major",
+    "gen": "general",
+    "drs": "doctors",
+    "rev": "reverend",
+    "lt": "lieutenant",
+    "hon": "honorable",
+    "sgt": "sergeant",
+    "capt": "captain",
+    "esq": "esquire",
+    "ltd": "limited",
+    "col": "colonel",
+    "ft": "fort",
 }
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -115,8 +131,9 @@ def read_metadata(root: str | os.PathLike) -> list[Utterance]:
     return rows
 
 
-def split_utterances(utts: Sequence[Utterance], root: str | os.PathLike, n_val: int = 8,
-                     seed: int = 0) -> tuple[list[Utterance], list[Utterance]]:
+def split_utterances(
+    utts: Sequence[Utterance], root: str | os.PathLike, n_val: int = 8, seed: int = 0
+) -> tuple[list[Utterance], list[Utterance]]:
     """``(train, val)``: from ``train_ids.txt``/``val_ids.txt`` when present, else a seeded split."""
     root = Path(root)
     by_id = {u.id: u for u in utts}
@@ -187,8 +204,15 @@ class MelExtractor:
 
         self.cfg = cfg
         self._mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-            win_length=cfg.win_length, f_min=cfg.f_min, f_max=cfg.f_max, n_mels=cfg.n_mels, power=1.0)
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win_length,
+            f_min=cfg.f_min,
+            f_max=cfg.f_max,
+            n_mels=cfg.n_mels,
+            power=1.0,
+        )
 
     def __call__(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         if sample_rate is not None and sample_rate != self.cfg.sample_rate:
@@ -209,10 +233,12 @@ class MelExtractor:
             silence = (math.log(c.floor) - c.mean) / c.std
             mel = torch.cat([mel, mel.new_full((short, mel.shape[1]), silence)])
         mag = (mel.T * c.std + c.mean).exp()
-        inv = torchaudio.transforms.InverseMelScale(n_stft=c.n_fft // 2 + 1, n_mels=c.n_mels,
-                                                    sample_rate=c.sample_rate, f_min=c.f_min, f_max=c.f_max)
-        gl = torchaudio.transforms.GriffinLim(n_fft=c.n_fft, n_iter=n_iter, win_length=c.win_length,
-                                              hop_length=c.hop_length, power=1.0)
+        inv = torchaudio.transforms.InverseMelScale(
+            n_stft=c.n_fft // 2 + 1, n_mels=c.n_mels, sample_rate=c.sample_rate, f_min=c.f_min, f_max=c.f_max
+        )
+        gl = torchaudio.transforms.GriffinLim(
+            n_fft=c.n_fft, n_iter=n_iter, win_length=c.win_length, hop_length=c.hop_length, power=1.0
+        )
         return gl(inv(mag).clamp_min(0.0))
 
 
@@ -260,8 +286,13 @@ class Batch:
     texts: list[str]
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(self.tokens.to(device), self.token_lens.to(device), self.mel.to(device),
-                     self.mel_lens.to(device), self.texts)
+        return Batch(
+            self.tokens.to(device),
+            self.token_lens.to(device),
+            self.mel.to(device),
+            self.mel_lens.to(device),
+            self.texts,
+        )
 
 
 def collate(items: Sequence[SpeechItem], reduction: int = 1) -> Batch:
@@ -277,8 +308,9 @@ def collate(items: Sequence[SpeechItem], reduction: int = 1) -> Batch:
     return Batch(tokens, tl, mel, ml, [it.text for it in items])
 
 
-def length_batches(lengths: Sequence[int], max_frames: int, rng: np.random.Generator | None = None,
-                   max_size: int = 64) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], max_frames: int, rng: np.random.Generator | None = None, max_size: int = 64
+) -> list[list[int]]:
     """Index batches of similar length whose padded size ``len(batch) * longest`` stays within
     ``max_frames`` (at least one item each); shuffled when ``rng`` is given."""
     lengths = np.asarray(lengths)
@@ -300,8 +332,9 @@ def length_batches(lengths: Sequence[int], max_frames: int, rng: np.random.Gener
     return batches
 
 
-def iterate_batches(items: Sequence[SpeechItem], max_frames: int, reduction: int,
-                    rng: np.random.Generator) -> Iterator[Batch]:
+def iterate_batches(
+    items: Sequence[SpeechItem], max_frames: int, reduction: int, rng: np.random.Generator
+) -> Iterator[Batch]:
     """Endless stream of length-bucketed, shuffled batches."""
     while True:
         for idx in length_batches([len(it.mel) for it in items], max_frames, rng):

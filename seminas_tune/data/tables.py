@@ -16,7 +16,6 @@ import pandas as pd
 PACKAGE_DATA = Path(__file__).resolve().parent
 
 
-
 class OutOfDomainError(Exception):
     """A cell is outside the NB-101 space or not in the data (the official API's name)."""
 
@@ -119,11 +118,15 @@ class NASBench101Data:
         if cached is None:
             m = self.metrics[self.metrics["epochs"] == epochs].sort_values(["hash", "repeat"])
             hashes, starts = np.unique(m["hash"].to_numpy(), return_index=True)
-            cols = {k: np.split(m[c].to_numpy(dtype=float), starts[1:]) for k, c in
-                    (("val", "validation_accuracy"), ("test", "test_accuracy"), ("time", "training_time"))}
+            cols = {
+                k: np.split(m[c].to_numpy(dtype=float), starts[1:])
+                for k, c in (("val", "validation_accuracy"), ("test", "test_accuracy"), ("time", "training_time"))
+            }
             params = self.fixed["params"].reindex(hashes).to_numpy(dtype=float)
-            cached = {h: {"val": cols["val"][i], "test": cols["test"][i], "time": cols["time"][i],
-                          "params": params[i]} for i, h in enumerate(hashes)}
+            cached = {
+                h: {"val": cols["val"][i], "test": cols["test"][i], "time": cols["time"][i], "params": params[i]}
+                for i, h in enumerate(hashes)
+            }
             self._final[epochs] = cached
         return cached
 
@@ -152,12 +155,14 @@ class NASBench101Data:
         }
         computed: dict[int, list[dict]] = {}
         for r in self._groups()[module_hash].sort_values(["epochs", "repeat"]).itertuples():
-            computed.setdefault(int(r.epochs), []).append({
-                "final_training_time": _num(r.training_time),
-                "final_train_accuracy": _num(r.train_accuracy),
-                "final_validation_accuracy": _num(r.validation_accuracy),
-                "final_test_accuracy": _num(r.test_accuracy),
-            })
+            computed.setdefault(int(r.epochs), []).append(
+                {
+                    "final_training_time": _num(r.training_time),
+                    "final_train_accuracy": _num(r.train_accuracy),
+                    "final_validation_accuracy": _num(r.validation_accuracy),
+                    "final_test_accuracy": _num(r.test_accuracy),
+                }
+            )
         return fixed, computed
 
 
@@ -170,15 +175,17 @@ def nb101_from_wide(table: pd.DataFrame, name: str) -> NASBench101Data:
     fixed = table.set_index("hash")[["n_vertices", "adjacency", "ops", "params"]]
     parts = []
     for epochs, col in EPOCH_COLUMNS.items():
-        part = pd.DataFrame({
-            "hash": table["hash"].to_numpy(),
-            "epochs": epochs,
-            "repeat": 0,
-            "train_accuracy": np.nan,
-            "validation_accuracy": table[col].to_numpy(dtype=float),
-            "test_accuracy": np.nan,
-            "training_time": table["train_time_108"].to_numpy(dtype=float) if epochs == 108 else np.nan,
-        })
+        part = pd.DataFrame(
+            {
+                "hash": table["hash"].to_numpy(),
+                "epochs": epochs,
+                "repeat": 0,
+                "train_accuracy": np.nan,
+                "validation_accuracy": table[col].to_numpy(dtype=float),
+                "test_accuracy": np.nan,
+                "training_time": table["train_time_108"].to_numpy(dtype=float) if epochs == 108 else np.nan,
+            }
+        )
         parts.append(part[part["validation_accuracy"].notna()])
     return NASBench101Data(fixed, pd.concat(parts, ignore_index=True), name)
 

@@ -48,7 +48,9 @@ def iter_records(f: BinaryIO, name: str = "tfrecord") -> Iterator[bytes]:
         if not header:
             return
         if len(header) < 12:
-            raise TFRecordError(f"{name}: truncated record header at byte {offset}; the file is incomplete, download it again")
+            raise TFRecordError(
+                f"{name}: truncated record header at byte {offset}; the file is incomplete, download it again"
+            )
         (length,) = struct.unpack("<Q", header[:8])
         (length_crc,) = struct.unpack("<I", header[8:])
         if _masked_crc(header[:8]) != length_crc:
@@ -78,13 +80,19 @@ def model_metrics_class():
     fdp = descriptor_pb2.FileDescriptorProto(name="seminas_model_metrics.proto", package="nasbench", syntax="proto2")
     F = descriptor_pb2.FieldDescriptorProto
     ev = fdp.message_type.add(name="EvaluationData")
-    for num, fname in enumerate(["current_epoch", "training_time", "train_accuracy",
-                                 "validation_accuracy", "test_accuracy"], start=1):
+    for num, fname in enumerate(
+        ["current_epoch", "training_time", "train_accuracy", "validation_accuracy", "test_accuracy"], start=1
+    ):
         ev.field.add(name=fname, number=num, type=F.TYPE_DOUBLE, label=F.LABEL_OPTIONAL)
     ev.field.add(name="checkpoint_path", number=6, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     mm = fdp.message_type.add(name="ModelMetrics")
-    mm.field.add(name="evaluation_data", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
-                 type_name=".nasbench.EvaluationData")
+    mm.field.add(
+        name="evaluation_data",
+        number=1,
+        type=F.TYPE_MESSAGE,
+        label=F.LABEL_REPEATED,
+        type_name=".nasbench.EvaluationData",
+    )
     mm.field.add(name="trainable_parameters", number=2, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
     mm.field.add(name="total_time", number=3, type=F.TYPE_DOUBLE, label=F.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
@@ -176,8 +184,9 @@ def load_official(path: str | Path) -> NASBench101Data:
     verify_sha256(cache, sidecar.read_text().strip())
     merged = pd.read_parquet(cache)
     fixed = merged.drop_duplicates("hash").set_index("hash")[["n_vertices", "adjacency", "ops", "params"]]
-    metrics = merged[["hash", "epochs", "repeat", "train_accuracy", "validation_accuracy",
-                      "test_accuracy", "training_time"]]
+    metrics = merged[
+        ["hash", "epochs", "repeat", "train_accuracy", "validation_accuracy", "test_accuracy", "training_time"]
+    ]
     return NASBench101Data(fixed, metrics.reset_index(drop=True), f"NB-101 official ({path.name})")
 
 

@@ -30,7 +30,6 @@ MAX_VERTICES = 7
 MAX_EDGES = 9
 
 
-
 class ModelSpec:
     """A NB-101 cell: adjacency ``matrix`` and vertex ``ops``, pruned on construction.
 
@@ -51,16 +50,12 @@ class ModelSpec:
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
             raise ValueError(f"matrix must be square, got shape {m.shape}")
         if m.shape[0] != len(ops):
-            raise ValueError(
-                f"length of ops ({len(ops)}) must match matrix dimensions ({m.shape[0]})"
-            )
+            raise ValueError(f"length of ops ({len(ops)}) must match matrix dimensions ({m.shape[0]})")
         if not ((m == 0) | (m == 1)).all():
             raise ValueError("matrix entries must be 0 or 1")
         m = m.astype(np.int64)
         if np.tril(m).any():
-            raise ValueError(
-                "matrix must be upper triangular (edges only go from a vertex to a later one)"
-            )
+            raise ValueError("matrix must be upper triangular (edges only go from a vertex to a later one)")
         self.original_matrix = m.copy()
         self.original_ops = list(ops)
         self.data_format = data_format

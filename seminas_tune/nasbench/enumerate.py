@@ -128,8 +128,7 @@ def _compile_rounds(preds: list[list[int]], succs: list[list[int]]) -> tuple[Cal
     """Two functions doing one hash round over all vertices of a fixed graph: through a memo
     (``memo_round(h, M)``) and directly (``round_(h)``). Unrolled per vertex, so no inner loop
     over neighbour lists remains."""
-    texts = [f'{_joined(preds[v])} + "|" + {_joined(succs[v])} + "|" + h[{v}]'
-             for v in range(len(preds))]
+    texts = [f'{_joined(preds[v])} + "|" + {_joined(succs[v])} + "|" + h[{v}]' for v in range(len(preds))]
     src = (
         "def memo_round(h, M, J=''.join, S=sorted):\n"
         "    return [" + ", ".join(f"M[{t}]" for t in texts) + "]\n"
@@ -200,8 +199,12 @@ class VertexCounts:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"matrices": self.matrices, "labelled": self.labelled, "unique": self.unique,
-                "cumulative": self.cumulative}
+        return {
+            "matrices": self.matrices,
+            "labelled": self.labelled,
+            "unique": self.unique,
+            "cumulative": self.cumulative,
+        }
 
 
 @dataclass
@@ -230,12 +233,16 @@ def _hash_chunk(task: tuple[int, list[int]]) -> tuple[int, int, set[str]]:
 def _chunks(n: int, masks: list[int], parts: int) -> Iterable[tuple[int, list[int]]]:
     size = max(1, -(-len(masks) // parts))
     for i in range(0, len(masks), size):
-        yield n, masks[i:i + size]
+        yield n, masks[i : i + size]
 
 
-def enumerate_space(max_vertices: int = MAX_VERTICES, processes: int | None = None,
-                    keep_hashes: bool = False, by_class: bool = False,
-                    progress: Callable[[VertexCounts], None] | None = None) -> SpaceEnumeration:
+def enumerate_space(
+    max_vertices: int = MAX_VERTICES,
+    processes: int | None = None,
+    keep_hashes: bool = False,
+    by_class: bool = False,
+    progress: Callable[[VertexCounts], None] | None = None,
+) -> SpaceEnumeration:
     """Hash every cell of the NB-101 space with at most ``max_vertices`` vertices.
 
     Args:
@@ -268,9 +275,15 @@ def enumerate_space(max_vertices: int = MAX_VERTICES, processes: int | None = No
             for _, _, hashes in results:
                 found |= hashes
             all_hashes |= found
-            row = VertexCounts(n, len(masks), len(masks) * NUM_OPS ** (n - 2), len(found),
-                               len(all_hashes), len(todo) * NUM_OPS ** (n - 2),
-                               time.perf_counter() - t0)
+            row = VertexCounts(
+                n,
+                len(masks),
+                len(masks) * NUM_OPS ** (n - 2),
+                len(found),
+                len(all_hashes),
+                len(todo) * NUM_OPS ** (n - 2),
+                time.perf_counter() - t0,
+            )
             rows[n] = row
             if progress is not None:
                 progress(row)
@@ -278,13 +291,18 @@ def enumerate_space(max_vertices: int = MAX_VERTICES, processes: int | None = No
         if pool is not None:
             pool.close()
             pool.join()
-    return SpaceEnumeration(rows, time.perf_counter() - start, processes,
-                            "by_class" if by_class else "exhaustive",
-                            all_hashes if keep_hashes else None)
+    return SpaceEnumeration(
+        rows,
+        time.perf_counter() - start,
+        processes,
+        "by_class" if by_class else "exhaustive",
+        all_hashes if keep_hashes else None,
+    )
 
 
-def count_unique(max_vertices: int = MAX_VERTICES, processes: int | None = None,
-                 by_class: bool = False) -> dict[int, dict[str, int]]:
+def count_unique(
+    max_vertices: int = MAX_VERTICES, processes: int | None = None, by_class: bool = False
+) -> dict[int, dict[str, int]]:
     """Per vertex count V: ``matrices``, ``labelled``, ``unique`` and ``cumulative`` counts."""
     result = enumerate_space(max_vertices, processes=processes, by_class=by_class)
     return {n: row.as_dict() for n, row in result.rows.items()}

@@ -23,8 +23,10 @@ def _neighbours(matrix: np.ndarray) -> tuple[list[list[int]], list[list[int]]]:
     """Predecessor and successor lists of every vertex of an adjacency matrix."""
     rows = np.asarray(matrix, dtype=np.int64).tolist()
     n = len(rows)
-    return ([[w for w in range(n) if rows[w][v]] for v in range(n)],
-            [[w for w in range(n) if rows[v][w]] for v in range(n)])
+    return (
+        [[w for w in range(n) if rows[w][v]] for v in range(n)],
+        [[w for w in range(n) if rows[v][w]] for v in range(n)],
+    )
 
 
 def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
@@ -40,8 +42,7 @@ def hash_module(matrix: np.ndarray, labels: list[int]) -> str:
     hashes = [_md5(str((len(succs[v]), len(preds[v]), int(labels[v])))) for v in range(n)]
     for _ in range(n):
         hashes = [
-            _md5("".join(sorted([hashes[w] for w in p])) + "|" + "".join(sorted([hashes[w] for w in s]))
-                 + "|" + h)
+            _md5("".join(sorted([hashes[w] for w in p])) + "|" + "".join(sorted([hashes[w] for w in s])) + "|" + h)
             for p, s, h in zip(preds, succs, hashes)
         ]
     return _md5(str(sorted(hashes)))
@@ -54,13 +55,14 @@ def wl_signature(matrix: np.ndarray, labels: list[int], rounds: int = 3) -> int:
     return wl_signature_of_lists(*_neighbours(matrix), labels, rounds)
 
 
-def wl_signature_of_lists(preds: list[list[int]], succs: list[list[int]], labels: list[int],
-                          rounds: int = 3) -> int:
+def wl_signature_of_lists(preds: list[list[int]], succs: list[list[int]], labels: list[int], rounds: int = 3) -> int:
     """:func:`wl_signature` of a cell given as predecessor and successor lists."""
     h = [hash((len(s), len(p), int(label))) for p, s, label in zip(preds, succs, labels)]
     for _ in range(rounds):
-        h = [hash((h[v], tuple(sorted([h[w] for w in p])), tuple(sorted([h[w] for w in s]))))
-             for v, (p, s) in enumerate(zip(preds, succs))]
+        h = [
+            hash((h[v], tuple(sorted([h[w] for w in p])), tuple(sorted([h[w] for w in s]))))
+            for v, (p, s) in enumerate(zip(preds, succs))
+        ]
     return hash(tuple(sorted(h)))
 
 

@@ -6,8 +6,17 @@ from seminas_tune.search.local import LocalSearchSearcher
 from seminas_tune.search.random_search import RandomSearcher
 from seminas_tune.search.seminas import NAOSearcher, SemiNASSearcher
 
-SEARCHERS = {cls.short_name: cls for cls in (SemiNASSearcher, NAOSearcher, SemiNASRESearcher,
-                                              RegularizedEvolutionSearcher, LocalSearchSearcher, RandomSearcher)}
+SEARCHERS = {
+    cls.short_name: cls
+    for cls in (
+        SemiNASSearcher,
+        NAOSearcher,
+        SemiNASRESearcher,
+        RegularizedEvolutionSearcher,
+        LocalSearchSearcher,
+        RandomSearcher,
+    )
+}
 """Every searcher of the package by short name (the CLI's and the benchmarks' vocabulary)."""
 
 __all__ = [

@@ -38,7 +38,7 @@ class RegularizedEvolutionSearcher(ArchSearcher):
         self.tournament_size = tournament_size
 
     def population(self) -> list:
-        return self.results()[-self.population_size:]
+        return self.results()[-self.population_size :]
 
     def child(self, pop: list | None = None) -> object | None:
         """Tournament selection and mutation from ``pop`` (default: the current population);
@@ -89,12 +89,24 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
 
     short_name = "seminas_re"
 
-    def __init__(self, *, children_per_step: int | None = None, evals_per_step: int | None = None,
-                 num_unlabeled: int | None = None, upsample: int | None = None,
-                 controller: ControllerConfig | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        children_per_step: int | None = None,
+        evals_per_step: int | None = None,
+        num_unlabeled: int | None = None,
+        upsample: int | None = None,
+        controller: ControllerConfig | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
-        s = self._settings(children_per_step=children_per_step, evals_per_step=evals_per_step,
-                           num_unlabeled=num_unlabeled, upsample=upsample, controller=controller)
+        s = self._settings(
+            children_per_step=children_per_step,
+            evals_per_step=evals_per_step,
+            num_unlabeled=num_unlabeled,
+            upsample=upsample,
+            controller=controller,
+        )
         children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(

@@ -26,12 +26,27 @@ PRESETS = ("default", "paper")
 
 def _seminas(preset: str, budget: int) -> dict[str, Any]:
     if preset == "paper":
-        return dict(num_initial=100, num_unlabeled=10_000, top_k=100, num_new=100, new_fraction=0.0,
-                    upsample=10, local_fraction=0.0, controller=ControllerConfig(schedule="reference"))
+        return dict(
+            num_initial=100,
+            num_unlabeled=10_000,
+            top_k=100,
+            num_new=100,
+            new_fraction=0.0,
+            upsample=10,
+            local_fraction=0.0,
+            controller=ControllerConfig(schedule="reference"),
+        )
     initial = min(40, max(8, budget // 5))
-    return dict(num_initial=initial, num_unlabeled=2_000, top_k=100, num_new=min(30, max(4, 3 * initial // 4)),
-                new_fraction=0.25, upsample=10, local_fraction=0.25,
-                controller=ControllerConfig(labeled_steps=20, joint_steps=20))
+    return dict(
+        num_initial=initial,
+        num_unlabeled=2_000,
+        top_k=100,
+        num_new=min(30, max(4, 3 * initial // 4)),
+        new_fraction=0.25,
+        upsample=10,
+        local_fraction=0.25,
+        controller=ControllerConfig(labeled_steps=20, joint_steps=20),
+    )
 
 
 def _nao(preset: str, budget: int) -> dict[str, Any]:
@@ -44,11 +59,22 @@ def _evolution(preset: str, budget: int) -> dict[str, Any]:
 
 def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
     if preset == "paper":
-        return dict(_evolution(preset, budget), children_per_step=100, evals_per_step=10, num_unlabeled=10_000,
-                    upsample=10, controller=ControllerConfig(schedule="reference"))
-    return dict(_evolution(preset, budget), children_per_step=1000, evals_per_step=min(100, max(5, budget // 3)),
-                num_unlabeled=2_000, upsample=10,
-                controller=ControllerConfig(labeled_steps=15, joint_steps=15, batch_size=128))
+        return dict(
+            _evolution(preset, budget),
+            children_per_step=100,
+            evals_per_step=10,
+            num_unlabeled=10_000,
+            upsample=10,
+            controller=ControllerConfig(schedule="reference"),
+        )
+    return dict(
+        _evolution(preset, budget),
+        children_per_step=1000,
+        evals_per_step=min(100, max(5, budget // 3)),
+        num_unlabeled=2_000,
+        upsample=10,
+        controller=ControllerConfig(labeled_steps=15, joint_steps=15, batch_size=128),
+    )
 
 
 def _local(preset: str, budget: int) -> dict[str, Any]:
@@ -56,7 +82,11 @@ def _local(preset: str, budget: int) -> dict[str, Any]:
 
 
 _TABLE: dict[str, Callable[[str, int], dict[str, Any]]] = {
-    "seminas": _seminas, "nao": _nao, "seminas_re": _seminas_re, "re": _evolution, "local": _local,
+    "seminas": _seminas,
+    "nao": _nao,
+    "seminas_re": _seminas_re,
+    "re": _evolution,
+    "local": _local,
 }
 
 

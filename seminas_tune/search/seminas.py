@@ -19,10 +19,15 @@ def controller_request(searcher: Any, labeled: list, **round_args: Any) -> Round
     """The next controller round of a predictor-driven searcher (which holds ``controller``,
     ``num_unlabeled``, ``upsample``, ``controller_state`` and ``iteration``)."""
     return RoundRequest(
-        space=searcher.space, cfg=searcher.controller, labeled=[o.arch for o in labeled],
-        scores=np.array([o.score for o in labeled]), seen_keys=searcher.seen_keys(),
-        num_unlabeled=searcher.num_unlabeled, upsample=searcher.upsample,
-        state=searcher.controller_state, seed=round_seed(searcher.seed, searcher.iteration),
+        space=searcher.space,
+        cfg=searcher.controller,
+        labeled=[o.arch for o in labeled],
+        scores=np.array([o.score for o in labeled]),
+        seen_keys=searcher.seen_keys(),
+        num_unlabeled=searcher.num_unlabeled,
+        upsample=searcher.upsample,
+        state=searcher.controller_state,
+        seed=round_seed(searcher.seed, searcher.iteration),
         **round_args,
     )
 
@@ -79,9 +84,16 @@ class SemiNASSearcher(ArchSearcher):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        s = self._settings(num_initial=num_initial, num_unlabeled=num_unlabeled, top_k=top_k, num_new=num_new,
-                           new_fraction=new_fraction, upsample=upsample, local_fraction=local_fraction,
-                           controller=controller)
+        s = self._settings(
+            num_initial=num_initial,
+            num_unlabeled=num_unlabeled,
+            top_k=top_k,
+            num_new=num_new,
+            new_fraction=new_fraction,
+            upsample=upsample,
+            local_fraction=local_fraction,
+            controller=controller,
+        )
         for name in ("num_initial", "top_k", "num_new", "upsample"):
             v = getattr(s, name)
             if not isinstance(v, int) or v < 1:
@@ -116,8 +128,14 @@ class SemiNASSearcher(ArchSearcher):
         labeled, batch = self.results(), self._batch(remaining)
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(batch)
-        request = controller_request(self, labeled, top_k=self.top_k, max_flops=self.max_flops, num_new=batch,
-                                     num_local=int(round(self.local_fraction * batch)))
+        request = controller_request(
+            self,
+            labeled,
+            top_k=self.top_k,
+            max_flops=self.max_flops,
+            num_new=batch,
+            num_local=int(round(self.local_fraction * batch)),
+        )
         self.start_job(run_round, request)
         done, result = self.poll_job()
         return self._apply(result, remaining) if done else None

@@ -42,8 +42,9 @@ def tune_domains(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         elif _is_domain(v):
             out[path] = v
         elif isinstance(v, (list, tuple)) and any(_is_domain(x) or isinstance(x, dict) for x in v):
-            raise ValueError(f"param_space entry {path!r}: domains inside a list are not searched; "
-                             f"use a dict of domains instead")
+            raise ValueError(
+                f"param_space entry {path!r}: domains inside a list are not searched; use a dict of domains instead"
+            )
     return out
 
 
@@ -77,8 +78,9 @@ def grid(path: str, domain: Any, resolution: int) -> list[Any]:
 
     where = f"param_space entry {path!r}"
     if isinstance(domain, dict):
-        raise ValueError(f"{where}: grid_search cannot be combined with a searcher; "
-                         f"use tune.choice({domain['grid_search']!r})")
+        raise ValueError(
+            f"{where}: grid_search cannot be combined with a searcher; use tune.choice({domain['grid_search']!r})"
+        )
     if isinstance(domain, Categorical):
         if any(_is_domain(c) for c in domain.categories):
             raise ValueError(f"{where}: tune.choice over domains is not supported; use plain values")
@@ -86,8 +88,9 @@ def grid(path: str, domain: Any, resolution: int) -> list[Any]:
             raise ValueError(f"{where}: tune.choice([]) has no values")
         return list(domain.categories)
     if isinstance(domain, Function):
-        raise ValueError(f"{where}: tune.sample_from cannot be searched; use tune.choice, tune.randint "
-                         f"or a bounded float domain")
+        raise ValueError(
+            f"{where}: tune.sample_from cannot be searched; use tune.choice, tune.randint or a bounded float domain"
+        )
     sampler, q = _sampler_parts(domain)
     kind = type(sampler).__name__
     log = kind == "_LogUniform"
@@ -103,8 +106,10 @@ def grid(path: str, domain: Any, resolution: int) -> list[Any]:
         return values
     if isinstance(domain, Float):
         if not (math.isfinite(domain.lower) and math.isfinite(domain.upper)):
-            raise ValueError(f"{where}: an unbounded float domain (tune.randn) cannot be searched; "
-                             f"use tune.uniform(low, high) or tune.loguniform(low, high)")
+            raise ValueError(
+                f"{where}: an unbounded float domain (tune.randn) cannot be searched; "
+                f"use tune.uniform(low, high) or tune.loguniform(low, high)"
+            )
         if q:
             first = math.ceil(domain.lower / q - 1e-9)
             count = math.floor(domain.upper / q + 1e-9) - first + 1

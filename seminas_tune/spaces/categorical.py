@@ -55,8 +55,11 @@ class CategoricalSpace(SearchSpace):
         if param_space is not None:
             domains = tune_domains(param_space)
             self._decisions = {k: grid(k, d, resolution) for k, d in domains.items()}
-            self._constants = {k: v for k, v in flatten(param_space).items() if k not in domains
-                               and not any(k.startswith(d + SEP) for d in domains)}
+            self._constants = {
+                k: v
+                for k, v in flatten(param_space).items()
+                if k not in domains and not any(k.startswith(d + SEP) for d in domains)
+            }
         else:
             self._decisions = {k: list(v) for k, v in (decisions or {}).items()}
             self._constants = {}
@@ -70,7 +73,8 @@ class CategoricalSpace(SearchSpace):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self._names)} decisions: {', '.join(self._names[:6])}" + (
-            ", ...)" if len(self._names) > 6 else ")")
+            ", ...)" if len(self._names) > 6 else ")"
+        )
 
     # -- the protocol ----------------------------------------------------------------------
     def choices(self) -> dict[str, list[Any]]:

@@ -86,16 +86,16 @@ class MobileNetV2Config:
     stage_strides: tuple[int, ...] = (2, 2, 2, 1, 2, 1)
 
 
-def _conv_cost(cin: int, cout: int, k: int, stride: int, size: int, groups: int = 1,
-               bn: bool = True) -> tuple[int, int, int]:
+def _conv_cost(
+    cin: int, cout: int, k: int, stride: int, size: int, groups: int = 1, bn: bool = True
+) -> tuple[int, int, int]:
     """(multiply-adds, parameters, output size) of a bias-free conv (+ BN affine)."""
     out = conv_out(size, k, stride)
     weights = cout * (cin // groups) * k * k
     return weights * out * out, weights + (2 * cout if bn else 0), out
 
 
-def mbconv_cost(cin: int, cout: int, kernel: int, expand: int, stride: int,
-                size: int) -> tuple[int, int]:
+def mbconv_cost(cin: int, cout: int, kernel: int, expand: int, stride: int, size: int) -> tuple[int, int]:
     """(multiply-adds, parameters) of an MBConv block: [1x1 expand], depthwise kxk, 1x1 project."""
     mid = cin * expand
     flops = params = 0
@@ -124,18 +124,22 @@ class MobileNetV2Space(CategoricalSpace):
 
     name = "MobileNetV2"
 
-    def __init__(self, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000,
-                 config: MobileNetV2Config | None = None):
-        self.config = config or MobileNetV2Config(resolution=resolution, width_mult=width_mult,
-                                                  num_classes=num_classes)
+    def __init__(
+        self,
+        resolution: int = 224,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        config: MobileNetV2Config | None = None,
+    ):
+        self.config = config or MobileNetV2Config(resolution=resolution, width_mult=width_mult, num_classes=num_classes)
         c = self.config
         if c.resolution < 32 or c.width_mult <= 0 or c.num_classes < 1:
-            raise ValueError(f"bad MobileNetV2 settings: resolution {c.resolution} (>= 32), "
-                             f"width_mult {c.width_mult} (> 0), num_classes {c.num_classes} (>= 1)")
+            raise ValueError(
+                f"bad MobileNetV2 settings: resolution {c.resolution} (>= 32), "
+                f"width_mult {c.width_mult} (> 0), num_classes {c.num_classes} (>= 1)"
+            )
         self._specs = self._build_specs()
-        self._stage_slices = [
-            [s.index for s in self._specs if s.stage == st] for st in range(len(c.stage_depths))
-        ]
+        self._stage_slices = [[s.index for s in self._specs if s.stage == st] for st in range(len(c.stage_depths))]
         super().__init__(decisions={f"layer_{i:02d}": list(self._ops_at(i)) for i in range(len(self._specs))})
 
     # -- geometry ------------------------------------------------------------------------
@@ -160,8 +164,7 @@ class MobileNetV2Space(CategoricalSpace):
         c = self.config
         size = conv_out(c.resolution, 3, 2)  # stem; the first block keeps the size
         cin, specs = self.first_block_channels, list[LayerSpec]()
-        for stage, (w, depth, stride) in enumerate(zip(c.stage_widths, c.stage_depths,
-                                                       c.stage_strides)):
+        for stage, (w, depth, stride) in enumerate(zip(c.stage_widths, c.stage_depths, c.stage_strides)):
             cout = self.channels(w)
             for j in range(depth):
                 s = stride if j == 0 else 1
@@ -191,8 +194,7 @@ class MobileNetV2Space(CategoricalSpace):
         for spec, op in zip(self._specs, arch):
             if op != ZERO:
                 k, e = parse_op(op)
-                f, p = mbconv_cost(spec.in_channels, spec.out_channels, k, e, spec.stride,
-                                   spec.in_size)
+                f, p = mbconv_cost(spec.in_channels, spec.out_channels, k, e, spec.stride, spec.in_size)
                 flops, params = flops + f, params + p
         return flops, params
 

@@ -132,7 +132,15 @@ class NASBench101Space(SearchSpace):
         self.__dict__.update(state)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_graphs": None, "_members": None, "_hashes": {}, "_from_padded": {}, "_from_pruned": {}, "_tokens": {}}
+        return {
+            **self.__dict__,
+            "_graphs": None,
+            "_members": None,
+            "_hashes": {},
+            "_from_padded": {},
+            "_from_pruned": {},
+            "_tokens": {},
+        }
 
     # -- sampling and validity ---------------------------------------------------------
     def _index(self) -> tuple[dict, np.ndarray]:
@@ -247,8 +255,9 @@ class NASBench101Space(SearchSpace):
         self._from_padded[code] = spec
         return spec
 
-    def _member_of_pruned(self, keep: int, pred: list[int], succ: list[int], digits: list[int],
-                          edges: int) -> ModelSpec | None:
+    def _member_of_pruned(
+        self, keep: int, pred: list[int], succ: list[int], digits: list[int], edges: int
+    ) -> ModelSpec | None:
         """The member that the vertices ``keep`` of a padded graph form, or None; memoised on
         those vertices, their edges and ops (many padded graphs differ only off the paths)."""
         key = (keep, edges, tuple(digits[v - 1] for v in range(1, _N - 1) if keep >> v & 1))
@@ -282,8 +291,9 @@ class NASBench101Space(SearchSpace):
             self._unfiltered += 1
             if self._unfiltered < 20_000:  # indexing the table costs about 20,000 md5 hashes
                 return True
-            self._signatures = {wl_signature(m, labels_of(member_ops))
-                                for m, member_ops in map(self._stored_graph, self._index()[1])}
+            self._signatures = {
+                wl_signature(m, labels_of(member_ops)) for m, member_ops in map(self._stored_graph, self._index()[1])
+            }
         return wl_signature_of_lists(preds, succs, labels) in self._signatures
 
     # -- controller tokens --------------------------------------------------------------
@@ -305,8 +315,9 @@ class NASBench101Space(SearchSpace):
         tokens = self._tokens.get(graph)
         if tokens is None:
             m, ops = self.padded(arch)
-            tokens = tuple((_EDGE if m[r, c] else _NO_EDGE) if kind == "edge" else _OP_TOKEN[ops[c]]
-                           for kind, r, c in _LAYOUT)
+            tokens = tuple(
+                (_EDGE if m[r, c] else _NO_EDGE) if kind == "edge" else _OP_TOKEN[ops[c]] for kind, r, c in _LAYOUT
+            )
             if len(self._tokens) > 500_000:  # ~150 MB
                 self._tokens.clear()
             self._tokens[graph] = tokens
@@ -333,8 +344,11 @@ class NASBench101Space(SearchSpace):
         digits = _op_digits(code)
         out = [self._member_of_code(code ^ 1 << i) for i in range(_EDGE_BITS)]
         for i, d in enumerate(digits):
-            out += [self._member_of_code(code + ((new - d) * _POW3[i] << _EDGE_BITS))
-                    for new in range(len(_OPS)) if new != d]
+            out += [
+                self._member_of_code(code + ((new - d) * _POW3[i] << _EDGE_BITS))
+                for new in range(len(_OPS))
+                if new != d
+            ]
         return out
 
     def neighbours(self, arch: ModelSpec) -> list[ModelSpec]:

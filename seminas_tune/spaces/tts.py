@@ -16,8 +16,17 @@ from seminas_tune.spaces.categorical import CategoricalSpace
 
 #: The 11 candidate ops of every layer, in token order (token = index + 1; 0 is padding).
 TTS_OPS: tuple[str, ...] = (
-    "conv1", "conv5", "conv9", "conv13", "conv17", "conv21", "conv25",
-    "trans2", "trans4", "trans8", "lstm",
+    "conv1",
+    "conv5",
+    "conv9",
+    "conv13",
+    "conv17",
+    "conv21",
+    "conv25",
+    "trans2",
+    "trans4",
+    "trans8",
+    "lstm",
 )
 
 
@@ -28,7 +37,7 @@ def parse_op(op: str) -> tuple[str, int]:
     if op == "lstm":
         return "lstm", 0
     kind = "conv" if op.startswith("conv") else "trans"
-    return kind, int(op[len(kind):])
+    return kind, int(op[len(kind) :])
 
 
 class TTSSpace(CategoricalSpace):
@@ -64,7 +73,7 @@ class TTSSpace(CategoricalSpace):
     def split(self, arch: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """``(encoder ops, decoder ops)`` of an architecture."""
         arch = tuple(arch)
-        return arch[: self.n_encoder], arch[self.n_encoder:]
+        return arch[: self.n_encoder], arch[self.n_encoder :]
 
     def describe(self, arch: Any) -> str:
         enc, dec = self.split(arch)

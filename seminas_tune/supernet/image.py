@@ -29,8 +29,7 @@ from seminas_tune.supernet.sharing import SupernetTask, supernet_from_store  # n
 class ConvBNAct(nn.Sequential):
     """Bias-free conv ('same' padding), BatchNorm, optional ReLU6."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                 act: bool = True):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True):
         layers: list[nn.Module] = [
             nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),
@@ -102,9 +101,7 @@ class MobileNetV2Net(nn.Module):
         space.check(tuple(arch))
         self.arch = tuple(arch)
         self.stem = _stem(space)
-        self.layers = nn.Sequential(
-            *[_mbconv(spec, op) for spec, op in zip(space.layer_specs(), arch) if op != ZERO]
-        )
+        self.layers = nn.Sequential(*[_mbconv(spec, op) for spec, op in zip(space.layer_specs(), arch) if op != ZERO])
         self.head = _head(space, dropout)
         init_weights(self)
 
@@ -220,8 +217,7 @@ class ImageSupernetConfig:
 
 def autocast(device: torch.device, amp: str):
     """bf16 autocast on CUDA when ``amp == 'bf16'``, else a no-op context."""
-    return torch.autocast(device.type, dtype=torch.bfloat16,
-                          enabled=amp == "bf16" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16" and device.type == "cuda")
 
 
 class ImageSupernetTask(SupernetTask):
@@ -230,8 +226,9 @@ class ImageSupernetTask(SupernetTask):
     def __init__(self, config: ImageSupernetConfig):
         self.config = config
         classes = config.num_classes or num_classes(config.data.root)
-        self.space = MobileNetV2Space(resolution=config.data.resolution,
-                                      width_mult=config.width_mult, num_classes=classes)
+        self.space = MobileNetV2Space(
+            resolution=config.data.resolution, width_mult=config.width_mult, num_classes=classes
+        )
         self._loaders = None
 
     def __getstate__(self) -> dict:
@@ -265,8 +262,9 @@ class ImageSupernetTask(SupernetTask):
         cfg = self.config
         self._setup(model, device)
         params = model.path_parameters(arch)
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                              weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
         loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         model.train()
         batches = infinite(self.loaders()[0])

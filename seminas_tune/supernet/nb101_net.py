@@ -25,8 +25,9 @@ from seminas_tune.nasbench.api import CONV1X1, CONV3X3, MAXPOOL3X3, ModelSpec, c
 
 def conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
     """Bias-free 'same' conv, BatchNorm, ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 def vertex_op(op: str, channels: int) -> nn.Module:

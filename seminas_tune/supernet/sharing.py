@@ -61,8 +61,7 @@ class WeightStore:
             else:  # integer buffers (BN's num_batches_tracked): take the larger count
                 target.copy_(torch.maximum(target, d))
         self._version += 1
-        self._log.append({"trial": trial, "base": base_version, "version": self._version,
-                          "time": time.time()})
+        self._log.append({"trial": trial, "base": base_version, "version": self._version, "time": time.time()})
         return self._version
 
     def version(self) -> int:
@@ -98,7 +97,10 @@ def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> ray.actor.Act
     # "DEFAULT" keeps the store out of the creating trial's placement group, which Tune
     # removes (killing the actor with it) when that trial ends.
     return WeightStore.options(
-        name=cfg.store_name, namespace=cfg.namespace, get_if_exists=True, lifetime="detached",
+        name=cfg.store_name,
+        namespace=cfg.namespace,
+        get_if_exists=True,
+        lifetime="detached",
         scheduling_strategy="DEFAULT",
     ).remote(state)
 
@@ -161,8 +163,10 @@ def supernet_from_store(task: SupernetTask, sharing: SharingConfig) -> torch.nn.
     try:
         store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
     except ValueError:
-        raise LookupError(f"no WeightStore named {sharing.store_name!r} in namespace "
-                          f"{sharing.namespace!r}: run the search first (same SharingConfig)") from None
+        raise LookupError(
+            f"no WeightStore named {sharing.store_name!r} in namespace "
+            f"{sharing.namespace!r}: run the search first (same SharingConfig)"
+        ) from None
     model = task.build()
     model.load_state_dict(ray.get(store.pull.remote())[1])
     return model
@@ -184,14 +188,19 @@ def trial_resources(gpus_per_trial: float | None = None, cpus_per_trial: float =
     available = cluster_gpus()
     gpus = (1.0 if available else 0.0) if gpus_per_trial is None else float(gpus_per_trial)
     if gpus > 0 and available == 0:
-        raise ValueError(f"gpus_per_trial={gpus} but the Ray cluster has no GPU: trials would stay "
-                         f"PENDING forever; pass gpus_per_trial=0 to train on CPU")
+        raise ValueError(
+            f"gpus_per_trial={gpus} but the Ray cluster has no GPU: trials would stay "
+            f"PENDING forever; pass gpus_per_trial=0 to train on CPU"
+        )
     return {"cpu": cpus_per_trial, "gpu": gpus}
 
 
-def supernet_trainable_with_resources(task: SupernetTask, sharing: SharingConfig | None = None,
-                                      gpus_per_trial: float | None = None,
-                                      cpus_per_trial: float = 1.0) -> Callable:
+def supernet_trainable_with_resources(
+    task: SupernetTask,
+    sharing: SharingConfig | None = None,
+    gpus_per_trial: float | None = None,
+    cpus_per_trial: float = 1.0,
+) -> Callable:
     """``tune.with_resources`` trainable: one path of ``task``'s shared supernet per trial.
 
     Raises:

@@ -94,10 +94,25 @@ class TTSTaskConfig:
     @classmethod
     def tiny(cls, data_root: str, **overrides) -> TTSTaskConfig:
         """A CPU-sized task (2 + 2 layers, width 16, 32 mel bins) for tests and ``--smoke`` runs."""
-        model = TTSModelConfig(n_encoder=2, n_decoder=2, d_model=16, ffn_mult=2, n_mels=32, attn_heads=2,
-                               prenet_dim=16, postnet_channels=16, postnet_layers=2)
-        kw = dict(model=model, mel=MelConfig(hop_length=512, n_mels=32), max_frames=400, eval_sentences=3,
-                  dfr_band=3, max_frames_per_token=3.0)
+        model = TTSModelConfig(
+            n_encoder=2,
+            n_decoder=2,
+            d_model=16,
+            ffn_mult=2,
+            n_mels=32,
+            attn_heads=2,
+            prenet_dim=16,
+            postnet_channels=16,
+            postnet_layers=2,
+        )
+        kw = dict(
+            model=model,
+            mel=MelConfig(hop_length=512, n_mels=32),
+            max_frames=400,
+            eval_sentences=3,
+            dfr_band=3,
+            max_frames_per_token=3.0,
+        )
         return cls(data_root=str(data_root), **{**kw, **overrides})
 
 
@@ -142,8 +157,10 @@ def train_steps(model: TTSNet, cfg: TTSTaskConfig, arch, steps: int, device: tor
         opt.step()
         losses.append(float(loss.detach()))
         frames += int(batch.mel_lens.sum())
-    return {"train_loss": float(np.mean(losses[-max(1, steps // 5):])) if losses else float("nan"),
-            "train_frames": frames}
+    return {
+        "train_loss": float(np.mean(losses[-max(1, steps // 5) :])) if losses else float("nan"),
+        "train_frames": frames,
+    }
 
 
 @torch.no_grad()
@@ -158,8 +175,9 @@ def evaluate_arch(model: TTSNet, cfg: TTSTaskConfig, arch, device: torch.device)
         losses.append(float(tts_loss(model(batch.tokens, batch.token_lens, batch.mel, arch), batch, r)))
         weights.append(len(idx))
     batch = collate(val[: cfg.eval_sentences], r).to(device)
-    syn = model.infer(batch.tokens, batch.token_lens, arch, cfg.stop_threshold, cfg.max_frames_per_token,
-                      cfg.max_decoder_steps)
+    syn = model.infer(
+        batch.tokens, batch.token_lens, arch, cfg.stop_threshold, cfg.max_frames_per_token, cfg.max_decoder_steps
+    )
     att = syn.attentions[cfg.dfr_layer]
     raw, dfrs, skipped, repeated, errors, early = [], [], 0, 0, 0, 0
     for b, text in enumerate(batch.texts):
@@ -172,10 +190,18 @@ def evaluate_arch(model: TTSNet, cfg: TTSTaskConfig, arch, device: torch.device)
         repeated += rep.repeated
         errors += rep.error or too_short
         early += too_short
-    return {"dfr": float(np.mean(dfrs)), "dfr_unpenalised": float(np.mean(raw)),
-            "val_loss": float(np.average(losses, weights=weights)), "params": model.count_parameters(arch),
-            "skipped_words": skipped, "repeated_words": repeated, "sentence_error_rate": errors / len(dfrs),
-            "early_stops": early, "capped_sentences": int(syn.capped.sum()), "eval_sentences": len(dfrs)}
+    return {
+        "dfr": float(np.mean(dfrs)),
+        "dfr_unpenalised": float(np.mean(raw)),
+        "val_loss": float(np.average(losses, weights=weights)),
+        "params": model.count_parameters(arch),
+        "skipped_words": skipped,
+        "repeated_words": repeated,
+        "sentence_error_rate": errors / len(dfrs),
+        "early_stops": early,
+        "capped_sentences": int(syn.capped.sum()),
+        "eval_sentences": len(dfrs),
+    }
 
 
 class TTSSupernetTask(SupernetTask):
@@ -214,8 +240,10 @@ def save_tts_model(model: TTSNet, path: str | Path, mel: MelConfig | None = None
         raise ValueError("save a static model: export_architecture(supernet, arch) first")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": asdict(model.cfg), "arch": list(model.arch), "mel": asdict(mel),
-                "state_dict": model.state_dict()}, path)
+    torch.save(
+        {"model": asdict(model.cfg), "arch": list(model.arch), "mel": asdict(mel), "state_dict": model.state_dict()},
+        path,
+    )
     return path
 
 
@@ -227,18 +255,24 @@ def load_tts_model(path: str | Path) -> tuple[TTSNet, MelConfig]:
     return model.eval(), MelConfig(**blob["mel"])
 
 
-def synthesize_mel(model: TTSNet, text: str, stop_threshold: float = 0.5,
-                   max_frames_per_token: float = 10.0) -> torch.Tensor:
+def synthesize_mel(
+    model: TTSNet, text: str, stop_threshold: float = 0.5, max_frames_per_token: float = 10.0
+) -> torch.Tensor:
     """Normalised log-mel (frames, n_mels) of one sentence."""
     tokens = torch.tensor([CharVocab().encode(text)])
     device = next(model.parameters()).device
-    syn = model.eval().infer(tokens.to(device), torch.tensor([tokens.shape[1]], device=device),
-                             stop_threshold=stop_threshold, max_frames_per_token=max_frames_per_token)
+    syn = model.eval().infer(
+        tokens.to(device),
+        torch.tensor([tokens.shape[1]], device=device),
+        stop_threshold=stop_threshold,
+        max_frames_per_token=max_frames_per_token,
+    )
     return syn.mel_post[0, : int(syn.steps[0]) * model.cfg.reduction].cpu()
 
 
-def synthesize_to_wav(model_path: str | Path, text: str, wav_path: str | Path, griffin_lim_iters: int = 60,
-                      stop_threshold: float = 0.5) -> Path:
+def synthesize_to_wav(
+    model_path: str | Path, text: str, wav_path: str | Path, griffin_lim_iters: int = 60, stop_threshold: float = 0.5
+) -> Path:
     """Synthesise ``text`` with a saved model and write a WAV (Griffin-Lim vocoder)."""
     model, mel_cfg = load_tts_model(model_path)
     mel = synthesize_mel(model, text, stop_threshold)
@@ -246,6 +280,20 @@ def synthesize_to_wav(model_path: str | Path, text: str, wav_path: str | Path, g
     return Path(wav_path)
 
 
-__all__ = ["TTSModelConfig", "TTSNet", "TTSTaskConfig", "TTSSupernetTask", "export_architecture",
-           "save_tts_model", "load_tts_model", "synthesize_mel", "synthesize_to_wav", "supernet_from_store",
-           "tts_loss", "guided_attention_loss", "train_steps", "evaluate_arch", "load_split"]
+__all__ = [
+    "TTSModelConfig",
+    "TTSNet",
+    "TTSTaskConfig",
+    "TTSSupernetTask",
+    "export_architecture",
+    "save_tts_model",
+    "load_tts_model",
+    "synthesize_mel",
+    "synthesize_to_wav",
+    "supernet_from_store",
+    "tts_loss",
+    "guided_attention_loss",
+    "train_steps",
+    "evaluate_arch",
+    "load_split",
+]

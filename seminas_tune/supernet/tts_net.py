@@ -129,8 +129,9 @@ class CrossAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, memory, memory_pad) -> tuple[torch.Tensor, torch.Tensor]:
-        h, w = self.attn(self.norm(x), memory, memory, key_padding_mask=memory_pad, need_weights=True,
-                         average_attn_weights=True)
+        h, w = self.attn(
+            self.norm(x), memory, memory, key_padding_mask=memory_pad, need_weights=True, average_attn_weights=True
+        )
         return x + self.drop(h), w
 
 
@@ -178,15 +179,22 @@ class TTSNet(nn.Module):
         self.arch = arch
         enc_ops, dec_ops = self.space.split(arch) if arch else ((None,) * cfg.n_encoder, (None,) * cfg.n_decoder)
         layer = lambda op, causal: nn.ModuleDict(  # noqa: E731
-            {o: make_op(o, causal, cfg) for o in ((op,) if op else self.space.ops)})
+            {o: make_op(o, causal, cfg) for o in ((op,) if op else self.space.ops)}
+        )
         d = cfg.d_model
         self.embed = nn.Embedding(cfg.vocab_size, d, padding_idx=CharVocab.PAD)
         self.enc_alpha = nn.Parameter(torch.ones(1))
         self.encoder = nn.ModuleList([layer(op, False) for op in enc_ops])
         self.enc_norm = nn.LayerNorm(d)
-        self.prenet = nn.Sequential(nn.Linear(cfg.n_mels, cfg.prenet_dim), nn.ReLU(), nn.Dropout(0.5),
-                                    nn.Linear(cfg.prenet_dim, cfg.prenet_dim), nn.ReLU(), nn.Dropout(0.5),
-                                    nn.Linear(cfg.prenet_dim, d))
+        self.prenet = nn.Sequential(
+            nn.Linear(cfg.n_mels, cfg.prenet_dim),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(cfg.prenet_dim, cfg.prenet_dim),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(cfg.prenet_dim, d),
+        )
         self.dec_alpha = nn.Parameter(torch.ones(1))
         self.decoder = nn.ModuleList([layer(op, True) for op in dec_ops])
         self.cross = nn.ModuleList([CrossAttention(d, cfg.attn_heads, cfg.dropout) for _ in dec_ops])
@@ -218,8 +226,12 @@ class TTSNet(nn.Module):
     def path_parameters(self, arch: Sequence[str] | None = None) -> list[nn.Parameter]:
         """Parameters used by ``arch``: the shared ones plus the chosen op of every layer."""
         enc, dec = self.space.split(self._path(arch))
-        chosen = {id(p) for layers, ops in ((self.encoder, enc), (self.decoder, dec))
-                  for lay, op in zip(layers, ops) for p in lay[op].parameters()}
+        chosen = {
+            id(p)
+            for layers, ops in ((self.encoder, enc), (self.decoder, dec))
+            for lay, op in zip(layers, ops)
+            for p in lay[op].parameters()
+        }
         searchable = {id(p) for layers in (self.encoder, self.decoder) for p in layers.parameters()}
         return [p for p in self.parameters() if id(p) not in searchable or id(p) in chosen]
 
@@ -262,7 +274,7 @@ class TTSNet(nn.Module):
     def decoder_inputs(self, mel: torch.Tensor) -> torch.Tensor:
         """Teacher-forcing inputs: a zero go-frame, then the last frame of each previous step."""
         r = self.cfg.reduction
-        last = mel[:, r - 1::r]
+        last = mel[:, r - 1 :: r]
         return torch.cat([torch.zeros_like(last[:, :1]), last[:, :-1]], dim=1)
 
     def forward(self, tokens, token_lens, mel, arch: Sequence[str] | None = None) -> TTSOutput:
@@ -272,8 +284,15 @@ class TTSNet(nn.Module):
         return TTSOutput(out, self.postnet_forward(out), stop, attns)
 
     @torch.no_grad()
-    def infer(self, tokens, token_lens, arch: Sequence[str] | None = None, stop_threshold: float = 0.5,
-              max_frames_per_token: float = 10.0, max_steps: int = 1000) -> Synthesis:
+    def infer(
+        self,
+        tokens,
+        token_lens,
+        arch: Sequence[str] | None = None,
+        stop_threshold: float = 0.5,
+        max_frames_per_token: float = 10.0,
+        max_steps: int = 1000,
+    ) -> Synthesis:
         """Autoregressive synthesis with a stop threshold and a length cap of
         ``min(max_steps, ceil(tokens * max_frames_per_token / reduction))`` steps per sentence."""
         r, n_mels = self.cfg.reduction, self.cfg.n_mels
@@ -309,13 +328,15 @@ def tts_loss(out: TTSOutput, batch: Batch, reduction: int, stop_weight: float = 
     l1 = lambda pred: ((pred.float() - batch.mel).abs() * mask).sum() / denom  # noqa: E731
     step_end = (torch.arange(out.stop_logits.shape[1], device=batch.mel.device)[None] + 1) * reduction
     stop_target = (step_end >= batch.mel_lens[:, None]).float()
-    bce = F.binary_cross_entropy_with_logits(out.stop_logits.float(), stop_target,
-                                             pos_weight=torch.tensor(stop_weight, device=batch.mel.device))
+    bce = F.binary_cross_entropy_with_logits(
+        out.stop_logits.float(), stop_target, pos_weight=torch.tensor(stop_weight, device=batch.mel.device)
+    )
     return l1(out.mel) + l1(out.mel_post) + bce
 
 
-def guided_attention_loss(attentions: Sequence[torch.Tensor], batch: Batch, reduction: int,
-                          sigma: float = 0.2) -> torch.Tensor:
+def guided_attention_loss(
+    attentions: Sequence[torch.Tensor], batch: Batch, reduction: int, sigma: float = 0.2
+) -> torch.Tensor:
     """Mean off-diagonal attention weight (Tachibana et al., 2018) over all decoder layers."""
     a = torch.stack([w.float() for w in attentions]).mean(0)  # (B, O, I)
     steps = torch.div(batch.mel_lens + reduction - 1, reduction, rounding_mode="floor")

@@ -199,12 +199,20 @@ class SearcherContract:
         """A seed fixes a search in any process: no choice may follow the iteration order of a
         set of strings, which ``PYTHONHASHSEED`` changes (the tied objective exposes it)."""
         path, root = inspect.getfile(type(self)), str(request.config.rootpath)
-        code = f"from seminas_tune.testing.searcher_contract import _replay; print(_replay({path!r}, " \
-               f"{type(self).__name__!r}, {root!r}))"
+        code = (
+            f"from seminas_tune.testing.searcher_contract import _replay; print(_replay({path!r}, "
+            f"{type(self).__name__!r}, {root!r}))"
+        )
         runs = []
         for hash_seed in ("1", "2"):
-            done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONHASHSEED": hash_seed}, timeout=600)
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONHASHSEED": hash_seed},
+                timeout=600,
+            )
             assert done.returncode == 0, done.stderr[-2000:]
             runs.append(done.stdout.strip().splitlines()[-1])
         assert runs[0] == runs[1], "the suggestions changed with PYTHONHASHSEED"

@@ -73,7 +73,7 @@ class SpaceContract:
             assert mask[p, t]
             bad = [x for x in range(space.vocab_size) if not mask[p, x]]
             if bad:
-                assert space.decode(tokens[:p] + [bad[0]] + tokens[p + 1:]) is None
+                assert space.decode(tokens[:p] + [bad[0]] + tokens[p + 1 :]) is None
 
     def test_config_round_trip(self, space):
         choices = space.choices()
@@ -88,9 +88,11 @@ class SpaceContract:
     def test_bad_configs_raise_one_line(self, space):
         cfg = flatten(space.to_config(self.samples(space, 1)[0]))
         first = sorted(space.choices())[0]
-        for bad, text in (({k: v for k, v in cfg.items() if k != first}, f"missing keys ['{first}']"),
-                          ({**cfg, "__bogus": 1}, "extra keys ['__bogus']"),
-                          ({**cfg, first: "__not-a-choice"}, "__not-a-choice")):
+        for bad, text in (
+            ({k: v for k, v in cfg.items() if k != first}, f"missing keys ['{first}']"),
+            ({**cfg, "__bogus": 1}, "extra keys ['__bogus']"),
+            ({**cfg, first: "__not-a-choice"}, "__not-a-choice"),
+        ):
             with pytest.raises(InvalidConfigError) as e:
                 space.from_config(bad)
             assert text in str(e.value) and "\n" not in str(e.value)

@@ -1,0 +1,281 @@
+"""The state every searcher of the package keeps: settings, space, pool of results, labels at a
+common fidelity, background jobs. :class:`~seminas_tune.search.base.ArchSearcher` adds the Tune
+Searcher API and checkpointing on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from seminas_tune.search import journal
+from seminas_tune.search.presets import PRESETS, resolve
+from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
+
+CHECKPOINT_FORMAT = "seminas-tune-searcher/1"
+logger = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A searcher checkpoint is corrupt or belongs to another searcher."""
+
+
+@dataclass
+class Observation:
+    """One finished evaluation. ``value`` is the raw metric; ``score`` is oriented so that
+    larger is better; both are None when the trial failed or returned NaN/inf."""
+
+    key: Any
+    arch: Any
+    value: float | None
+    score: float | None
+    status: str  # "ok", "error", "nan", "invalid"
+    fidelity: float | None = None  # the result's ``fidelity`` value (training_iteration)
+    curve: dict | None = None  # {fidelity: raw metric} of every result the trial reported
+
+
+def _space_signature(space: SearchSpace) -> tuple:
+    return (space.name, tuple(space.choices()))
+
+
+def searcher_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Every keyword argument ``cls(...)`` accepts, its own and its bases', by name.
+
+    Searchers take their own settings and pass the shared ones (:class:`ArchSearcher`'s) on
+    through ``**kwargs``; a subclass's default wins over its base's.
+    """
+    out: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is Searcher or not issubclass(klass, SearcherCore):
+            continue
+        for name, p in inspect.signature(init).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and name not in out:
+                out[name] = p
+    return out
+
+
+class _Inline:
+    """A finished background job, for runs without Ray (the inline benchmark driver)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class SearcherCore(Searcher):
+    """Settings, space, pool and background jobs of an :class:`~seminas_tune.search.base.ArchSearcher`
+    (whose docstring lists the arguments)."""
+
+    def __init__(
+        self,
+        *,
+        space: SearchSpace | dict | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        max_queries: int = 300,
+        seed: int = 0,
+        points_to_evaluate: list[dict] | None = None,
+        max_flops: float | None = None,
+        resolution: int = 10,
+        fidelity: str | None = "training_iteration",
+        preset: str = "default",
+        background: str = "auto",
+    ):
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        if mode not in ("max", "min", None):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if not isinstance(max_queries, int) or max_queries < 1:
+            raise ValueError(f"max_queries must be a positive integer, got {max_queries!r}")
+        if background not in ("auto", "ray", "inline"):
+            raise ValueError(f"background must be 'auto', 'ray' or 'inline', got {background!r}")
+        if not isinstance(resolution, int) or resolution < 2:
+            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+        super().__init__(metric=metric, mode=mode)
+        self.resolution = resolution
+        self._space: SearchSpace | None = None
+        self._space_from_tune = False
+        self.max_queries = max_queries
+        self.seed = seed
+        self.max_flops = max_flops
+        self.fidelity = fidelity
+        self.preset = preset
+        self.background = background
+        self.rng = np.random.default_rng(seed)
+        self._raw_points = list(points_to_evaluate or [])
+        self._points: list = []
+        self._queue: list = []  # architectures ready to suggest
+        self._pending: dict[str, Any] = {}  # trial_id -> key
+        self._curves: dict[str, dict] = {}  # trial_id -> {fidelity: raw metric} of pending trials
+        self._trial_ids: set = set()  # every trial id suggested or recorded
+        self._max_concurrent: int | None = None
+        self._proposed: dict[Any, Any] = {}  # key -> arch, everything ever suggested
+        self._observations: list[Observation] = []
+        self._observed: set = set()
+        self._job: Any = None  # running background job (not checkpointed: re-run on restore)
+        self._job_request: tuple[Callable, Any] | None = None
+        # Write-ahead journal (seminas_tune.search.journal), one file per search run.
+        self._run_id = uuid.uuid4().hex[:12]
+        self._journal = journal.Journal()
+        if space is not None:
+            self._use_space(space, from_tune=isinstance(space, dict))
+
+    #: Short name (the CLI's and the harness's) that selects this searcher's presets.
+    short_name = "random"
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    def _settings(self, **given: Any) -> SimpleNamespace:
+        """A subclass's own arguments, those left as None taken from its preset."""
+        return SimpleNamespace(**resolve(self.short_name, self.preset, self.max_queries, given))
+
+    @property
+    def num_suggested(self) -> int:
+        return len(self._proposed)
+
+    @property
+    def observations(self) -> list[Observation]:
+        return list(self._observations)
+
+    def results(self) -> list[Observation]:
+        """Successful observations (finite metric) in completion order, compared at one
+        fidelity: when trials ended at different ``fidelity`` values (a scheduler stopped some
+        early), each is labelled with its metric at the highest value all of them reached."""
+        ok = [o for o in self._observations if o.status == "ok"]
+        ends = {o.fidelity for o in ok if o.fidelity is not None}
+        if len(ends) <= 1:
+            return ok
+        common = min(ends)
+        return [self._at_fidelity(o, common) for o in ok]
+
+    def _at_fidelity(self, obs: Observation, level: float) -> Observation:
+        if obs.fidelity is None or obs.fidelity <= level or not obs.curve:
+            return obs
+        reached = [f for f in obs.curve if f <= level]
+        if not reached:
+            return obs
+        value = obs.curve[max(reached)]
+        return dataclasses.replace(obs, value=value, score=self._score(value), fidelity=max(reached))
+
+    def is_new(self, arch: Any) -> bool:
+        """Valid, within the FLOPs bound, and never suggested or observed."""
+        if not self.space.is_valid(arch):
+            return False
+        k = self.space.key(arch)
+        if k in self._proposed or k in self._observed:
+            return False
+        return self.max_flops is None or self.space.flops(arch) <= self.max_flops
+
+    def seen_keys(self) -> set:
+        return set(self._proposed) | self._observed
+
+    def sample_new(self, n: int, tries: int = 50) -> list:
+        """Up to ``n`` uniformly sampled new architectures with distinct keys."""
+        out: list = []
+        keys: set = set()
+        for _ in range(n * tries):
+            if len(out) >= n:
+                break
+            a = self.space.sample(self.rng)
+            if self.is_new(a) and self.space.key(a) not in keys:
+                keys.add(self.space.key(a))
+                out.append(a)
+        return out
+
+    def _score(self, value: float) -> float:
+        return value if self._mode != "min" else -value
+
+    def _use_space(self, space: SearchSpace | dict, from_tune: bool) -> None:
+        from seminas_tune.spaces.categorical import CategoricalSpace
+
+        if isinstance(space, dict):
+            space = CategoricalSpace(space, resolution=self.resolution)
+        elif not isinstance(space, SearchSpace):
+            raise TypeError(f"space must be a SearchSpace or a Tune param_space dict, got {type(space).__name__}")
+        self._space, self._space_from_tune = space, from_tune
+        self._points = [self._checked_arch(p) for p in self._raw_points]
+
+    @property
+    def space(self) -> SearchSpace:
+        """The space searched (raises ValueError until one is known)."""
+        if self._space is None:
+            raise ValueError(
+                f"{type(self).__name__} has no search space: pass space=... (a SearchSpace or a Tune "
+                f"param_space dict) or give Tuner(param_space=...)"
+            )
+        return self._space
+
+    def _check_ready(self) -> None:
+        """Raise ValueError when the searcher lacks a space, metric or mode."""
+        name = type(self).__name__
+        _ = self.space
+        if self._metric is None or self._mode is None:
+            raise ValueError(
+                f"{name} has no metric/mode: Tune hands TuneConfig's to a searcher only with "
+                f"a non-empty param_space; pass metric=... and mode=... to the searcher"
+            )
+
+    def _checked_arch(self, config: dict) -> Any:
+        arch = self.space.arch_of(config)
+        reason = self.space.invalid_reason(arch)
+        if reason is not None:
+            raise InvalidConfigError(f"point to evaluate is not a valid {self.space.name} architecture: {reason}")
+        return arch
+
+    # -- background jobs -----------------------------------------------------------------
+    def _use_ray(self) -> bool:
+        if self.background == "inline":
+            return False
+        import ray
+
+        if self.background == "ray" and not ray.is_initialized():
+            raise RuntimeError("background='ray' needs ray.init() first")
+        return ray.is_initialized()
+
+    def start_job(self, fn: Callable, request: Any) -> None:
+        """Run ``fn(request)`` in the background (a Ray task, GPU if the cluster has one)."""
+        self._job_request = (fn, request)
+        if not self._use_ray():
+            self._job = _Inline(fn(request))
+            return
+        import ray
+
+        # No CPU reservation: with reuse_actors, idle cached trial actors can hold every CPU,
+        # and a task waiting for one would stall the search until Tune drops its cache.
+        gpus = 0.01 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_cpus=0, num_gpus=gpus, max_retries=2)(fn)
+        self._job = remote.remote(request)
+
+    def poll_job(self) -> tuple[bool, Any]:
+        """(done, result) of the background job; result is None while it runs."""
+        if self._job is None:
+            return False, None
+        if isinstance(self._job, _Inline):
+            value = self._job.value
+        else:
+            import ray
+
+            ready, _ = ray.wait([self._job], timeout=0)
+            if not ready:
+                return False, None
+            value = ray.get(self._job)
+        self._job = self._job_request = None
+        return True, value
+
+    @property
+    def job_running(self) -> bool:
+        return self._job is not None
+
+    # -- what subclasses implement -------------------------------------------------------
+    def _propose(self) -> list | None:
+        """New architectures to queue, ``[]`` when the space is exhausted, or None to wait
+        (results pending or a background job running)."""
+        raise NotImplementedError
