@@ -141,4 +141,9 @@ def test_a_param_space_search_resumes_after_the_driver_dies(tmp_path):
     assert first.returncode == 3, first.stderr[-2000:]
     second = subprocess.run([*run, "again", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "RESULT 14 14" in second.stdout
+    rows, distinct = map(int, second.stdout.split("RESULT")[-1].split())
+    assert rows == distinct, "a config was evaluated twice"
+    # A trial that finished as the driver died can be missing from Tune's table; the searcher's
+    # journal keeps its result and never suggests its cell again (docs/reliability.md), so
+    # Tune's table may end one short of max_queries.
+    assert 13 <= rows <= 14
