@@ -21,13 +21,15 @@ def _as_matrix(attention) -> np.ndarray:
 
 
 def diagonal_band_mask(n_out: int, n_in: int, band: float) -> np.ndarray:
-    """Boolean ``O x I`` mask of the paper's band: ``|o - k*i| <= b`` with 1-based o, i, k = O/I."""
+    """Boolean ``O x I`` mask of the paper's band ``|o - k*i| <= b`` with 1-based o, i and
+    k = O/I, computed as ``|o*I - O*i| <= b*I`` in integers (a float ``k*i`` drops boundary
+    cells, e.g. O = 14, I = 25, b = 10)."""
     if band < 0:
         raise ValueError(f"band must be >= 0, got {band}")
-    k = n_out / n_in
-    o = np.arange(1, n_out + 1)[:, None]
-    i = np.arange(1, n_in + 1)[None, :]
-    return np.abs(o - k * i) <= band
+    o = np.arange(1, n_out + 1, dtype=np.int64)[:, None]
+    i = np.arange(1, n_in + 1, dtype=np.int64)[None, :]
+    limit = int(band) * n_in if float(band).is_integer() else band * n_in
+    return np.abs(o * n_in - n_out * i) <= limit
 
 
 def diagonal_focus_rate(attention, band: float) -> float:
