@@ -143,9 +143,9 @@ def test_bn_recalibration_is_the_average_over_batches(digits):
 
 def test_later_trial_starts_from_weights_an_earlier_trial_trained(ray_session, digits):
     class Recording(ImageSupernetTask):
-        def train_path(self, model, arch, steps, device):
+        def train_paths(self, model, archs, device):
             start = model.stem[0][0].weight.detach().clone()
-            out = super().train_path(model, arch, steps, device)
+            out = super().train_paths(model, archs, device)
             return {**out, "start": start, "end": model.stem[0][0].weight.detach().clone()}
 
     task = Recording(task_config(digits))

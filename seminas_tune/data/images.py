@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,10 +119,17 @@ class EvalTransform:
         return to_uint8_tensor(img.crop((left, top, left + self.size, top + self.size)))
 
 
+@functools.lru_cache(maxsize=16)
+def _channel_stats(mean: tuple, std: tuple, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return m, s
+
+
 def normalize(images: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """``uint8`` NCHW batch -> float, scaled to [0, 1] and standardised per channel."""
-    m = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    """``uint8`` NCHW batch -> float, scaled to [0, 1] and standardised per channel (the
+    mean/std tensors are made once per device)."""
+    m, s = _channel_stats(tuple(mean), tuple(std), images.device)
     return (images.float().div_(255.0) - m) / s
 
 
@@ -162,7 +170,8 @@ class ImageDataConfig:
         resolution: training and evaluation crop side.
         val_size: images of ``train`` held out for the search's validation (seeded split).
         batch_size: per-trial batch size.
-        num_workers: DataLoader worker processes (0 = load in the trial process).
+        num_workers: DataLoader worker processes (0 = load in the trial process; None = one
+            fewer than the CPUs Ray allocated to the trial, see :func:`loader_workers`).
         train_scale: RandomResizedCrop area range; (0.08, 1.0) is the ImageNet standard.
         hflip: random horizontal flips (turn off for digits and text).
         seed: seed of the held-out split.
@@ -172,7 +181,7 @@ class ImageDataConfig:
     resolution: int = 224
     val_size: int = 10_000
     batch_size: int = 256
-    num_workers: int = 8
+    num_workers: int | None = None
     train_scale: tuple[float, float] = (0.08, 1.0)
     hflip: bool = True
     seed: int = 0
@@ -215,10 +224,9 @@ def make_loaders(
     """
     train, val = holdout_split(cfg)
     pin = torch.cuda.is_available() if pin_memory is None else pin_memory
-    common = dict(
-        batch_size=cfg.batch_size, num_workers=cfg.num_workers, pin_memory=pin, persistent_workers=cfg.num_workers > 0
-    )
-    if cfg.num_workers > 0:
+    workers = loader_workers(cfg)
+    common = dict(batch_size=cfg.batch_size, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
+    if workers > 0:
         common["prefetch_factor"] = 4
     gen = torch.Generator().manual_seed(shuffle_seed)
     train_ds = ImageFolderDataset(train, TrainTransform(cfg.resolution, cfg.train_scale, hflip=cfg.hflip), shuffle_seed)
@@ -229,6 +237,29 @@ def make_loaders(
         ImageFolderDataset(val, EvalTransform(cfg.resolution)), shuffle=False, **common
     )
     return train_loader, val_loader
+
+
+def loader_workers(cfg: ImageDataConfig) -> int:
+    """``cfg.num_workers``, or when None one fewer than the CPUs Ray allocated to this trial
+    (the trial's own process steps the model), or than the machine's outside Ray."""
+    if cfg.num_workers is not None:
+        return cfg.num_workers
+    import ray
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU") if ray.is_initialized() else None
+    return max(0, int(cpus if cpus else os.cpu_count() or 1) - 1)
+
+
+def calibration_batches(cfg: ImageDataConfig, n: int) -> list[torch.Tensor]:
+    """``n`` fixed ``uint8`` batches of search-train images (seeded subset, centre crops) for
+    re-estimating BatchNorm statistics: the same in every process, so a path scored in a trial
+    and the network exported from it get the same statistics."""
+    train, _ = holdout_split(cfg)
+    order = np.random.default_rng(cfg.seed + 1).permutation(len(train))[: n * cfg.batch_size]
+    transform = EvalTransform(cfg.resolution)
+    data = ImageFolderDataset([train[i] for i in order], transform)
+    images = [data[i][0] for i in range(len(data))]
+    return [torch.stack(images[i : i + cfg.batch_size]) for i in range(0, len(images), cfg.batch_size)]
 
 
 def infinite(loader: torch.utils.data.DataLoader):

@@ -71,6 +71,23 @@ class _Inline:
         self.value = value
 
 
+def _rescore(pair: tuple[Callable, list]) -> Any:
+    rescore, archs = pair
+    return rescore(archs)
+
+
+def _kendall(a: list, b: list) -> float | None:
+    """Kendall tau of two score lists (None with fewer than 3 pairs or no variation)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        return None
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(x[keep], y[keep]).statistic
+    return None if not np.isfinite(tau) else float(tau)
+
+
 class SearcherCore(Searcher):
     """Settings, space, pool and background jobs of an :class:`~seminas_tune.search.base.ArchSearcher`
     (whose docstring lists the arguments)."""
@@ -89,6 +106,7 @@ class SearcherCore(Searcher):
         fidelity: str | None = "training_iteration",
         preset: str = "default",
         background: str = "auto",
+        rescore: Callable[[list], Any] | None = None,
     ):
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
@@ -98,6 +116,11 @@ class SearcherCore(Searcher):
             raise ValueError(f"max_queries must be a positive integer, got {max_queries!r}")
         if background not in ("auto", "ray", "inline"):
             raise ValueError(f"background must be 'auto', 'ray' or 'inline', got {background!r}")
+        if rescore is not None and not self.supports_rescore:
+            raise ValueError(
+                f"{type(self).__name__} does not re-score its pool; rescore= works with the predictor "
+                f"searchers (SemiNASSearcher, NAOSearcher, SemiNASRESearcher)"
+            )
         if not isinstance(resolution, int) or resolution < 2:
             raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
         super().__init__(metric=metric, mode=mode)
@@ -123,6 +146,12 @@ class SearcherCore(Searcher):
         self._observed: set = set()
         self._job: Any = None  # running background job (not checkpointed: re-run on restore)
         self._job_request: tuple[Callable, Any] | None = None
+        # Re-scoring (weight-sharing supernets): the latest scores of the whole pool, on one snapshot.
+        self.rescore = rescore
+        self._rescored: dict[Any, float] = {}
+        self._rescored_count = 0  # successful results when the latest re-scoring started
+        self._rescore_job: Any = None  # not checkpointed: re-run on restore
+        self.rescore_history: list[dict] = []
         # Write-ahead journal (seminas_tune.search.journal), one file per search run.
         self._run_id = uuid.uuid4().hex[:12]
         self._journal = journal.Journal()
@@ -131,6 +160,8 @@ class SearcherCore(Searcher):
 
     #: Short name (the CLI's and the harness's) that selects this searcher's presets.
     short_name = "random"
+    #: Whether the searcher calls :meth:`labels_ready` before it learns (takes ``rescore=``).
+    supports_rescore = False
 
     # -- helpers for subclasses ----------------------------------------------------------
     def _settings(self, **given: Any) -> SimpleNamespace:
@@ -150,6 +181,9 @@ class SearcherCore(Searcher):
         fidelity: when trials ended at different ``fidelity`` values (a scheduler stopped some
         early), each is labelled with its metric at the highest value all of them reached."""
         ok = [o for o in self._observations if o.status == "ok"]
+        if self._rescored:  # latest re-scoring replaces the trials' own values
+            ok = [self._with_value(o, self._rescored[o.key]) if o.key in self._rescored else o for o in ok]
+            return [o for o in ok if o.value is not None]
         ends = {o.fidelity for o in ok if o.fidelity is not None}
         if len(ends) <= 1:
             return ok
@@ -162,8 +196,12 @@ class SearcherCore(Searcher):
         reached = [f for f in obs.curve if f <= level]
         if not reached:
             return obs
-        value = obs.curve[max(reached)]
-        return dataclasses.replace(obs, value=value, score=self._score(value), fidelity=max(reached))
+        return self._with_value(obs, obs.curve[max(reached)], fidelity=max(reached))
+
+    def _with_value(self, obs: Observation, value: float, **changes: Any) -> Observation:
+        if not np.isfinite(value):
+            return dataclasses.replace(obs, value=None, score=None, **changes)
+        return dataclasses.replace(obs, value=value, score=self._score(value), **changes)
 
     def is_new(self, arch: Any) -> bool:
         """Valid, within the FLOPs bound, and never suggested or observed."""
@@ -240,39 +278,82 @@ class SearcherCore(Searcher):
             raise RuntimeError("background='ray' needs ray.init() first")
         return ray.is_initialized()
 
-    def start_job(self, fn: Callable, request: Any) -> None:
-        """Run ``fn(request)`` in the background (a Ray task, GPU if the cluster has one)."""
-        self._job_request = (fn, request)
+    def _launch(self, fn: Callable, request: Any) -> Any:
         if not self._use_ray():
-            self._job = _Inline(fn(request))
-            return
+            return _Inline(fn(request))
         import ray
 
         # No CPU reservation: with reuse_actors, idle cached trial actors can hold every CPU,
         # and a task waiting for one would stall the search until Tune drops its cache.
         gpus = 0.01 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         remote = ray.remote(num_cpus=0, num_gpus=gpus, max_retries=2)(fn)
-        self._job = remote.remote(request)
+        return remote.remote(request)
+
+    @staticmethod
+    def _collect(job: Any) -> tuple[bool, Any]:
+        if isinstance(job, _Inline):
+            return True, job.value
+        import ray
+
+        ready, _ = ray.wait([job], timeout=0)
+        return (True, ray.get(job)) if ready else (False, None)
+
+    def start_job(self, fn: Callable, request: Any) -> None:
+        """Run ``fn(request)`` in the background (a Ray task, GPU if the cluster has one)."""
+        self._job_request = (fn, request)
+        self._job = self._launch(fn, request)
 
     def poll_job(self) -> tuple[bool, Any]:
         """(done, result) of the background job; result is None while it runs."""
         if self._job is None:
             return False, None
-        if isinstance(self._job, _Inline):
-            value = self._job.value
-        else:
-            import ray
-
-            ready, _ = ray.wait([self._job], timeout=0)
-            if not ready:
-                return False, None
-            value = ray.get(self._job)
-        self._job = self._job_request = None
-        return True, value
+        done, value = self._collect(self._job)
+        if done:
+            self._job = self._job_request = None
+        return done, value
 
     @property
     def job_running(self) -> bool:
         return self._job is not None
+
+    # -- re-scoring ------------------------------------------------------------------------
+    def labels_ready(self) -> bool:
+        """Whether :meth:`results` holds comparable labels to learn from. Always True without
+        ``rescore``; with it, True once every successful result has been re-scored on one
+        snapshot since the last new result; otherwise starts or polls that background job."""
+        if self.rescore is None:
+            return True
+        ok = [o for o in self._observations if o.status == "ok"]
+        if self._rescore_job is None:
+            if len(ok) == self._rescored_count and self._rescored:
+                return True
+            self._rescored_count = len(ok)
+            self._rescore_job = (self._launch(_rescore, (self.rescore, [o.arch for o in ok])), [o.key for o in ok])
+        job, keys = self._rescore_job
+        done, out = self._collect(job)
+        if not done:
+            return False
+        self._rescore_job = None
+        self._take_rescored(keys, out)
+        return True
+
+    def _take_rescored(self, keys: list, out: Any) -> None:
+        values = [float(v) for v in (out["values"] if isinstance(out, dict) else out)]
+        if len(values) != len(keys):
+            raise ValueError(f"rescore returned {len(values)} values for {len(keys)} architectures")
+        own = {o.key: o.value for o in self._observations if o.status == "ok"}
+        new = dict(zip(keys, values))
+        common = [k for k in keys if k in self._rescored]
+        self.rescore_history.append(
+            {
+                "round": len(self.rescore_history) + 1,
+                "archs": len(keys),
+                "snapshot": out.get("snapshot") if isinstance(out, dict) else None,
+                "tau_vs_trials": _kendall([own[k] for k in keys], values),
+                "tau_vs_previous": _kendall([self._rescored[k] for k in common], [new[k] for k in common]),
+            }
+        )
+        self._rescored = new
 
     # -- what subclasses implement -------------------------------------------------------
     def _propose(self) -> list | None:

@@ -53,6 +53,11 @@ class ArchSearcher(SearcherCore):
             :mod:`seminas_tune.search.presets`.
         background: ``"auto"`` runs heavy jobs (controller training) as Ray tasks when Ray is
             initialised, else inline; ``"ray"`` or ``"inline"`` force one.
+        rescore: ``archs -> values`` (or ``{"values": [...], "snapshot": id}``), called in the
+            background before each round of learning on every successful architecture; its
+            values replace the trials' own (a weight-sharing supernet's
+            :class:`~seminas_tune.supernet.sharing.SupernetScorer`, whose per-trial scores are
+            not comparable). Predictor searchers only; ``rescore_history`` records each call.
     """
 
     # -- the Tune Searcher API -----------------------------------------------------------
@@ -209,7 +214,7 @@ class ArchSearcher(SearcherCore):
     # -- checkpointing -------------------------------------------------------------------
     # Not checkpointed: the live job, and the space (the restoring instance brings its own;
     # a table-backed space is megabytes).
-    _TRANSIENT = ("_job", "_job_request", "_space", "_journal")
+    _TRANSIENT = ("_job", "_job_request", "_space", "_journal", "_rescore_job")
 
     def get_state(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
@@ -246,7 +251,7 @@ class ArchSearcher(SearcherCore):
         inner = {k: v for k, v in inner.items() if k != "space"}
         request = inner.pop("_pending_job_request")
         self.__dict__.update(inner)
-        self._job = self._job_request = None
+        self._job = self._job_request = self._rescore_job = None
         if request is not None:  # jobs are pure: re-running gives the same result
             fn, req = request
             self.start_job(fn, dataclasses.replace(req, space=self.space))

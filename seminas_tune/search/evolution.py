@@ -88,6 +88,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
     """
 
     short_name = "seminas_re"
+    supports_rescore = True
 
     def __init__(
         self,
@@ -128,7 +129,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         done, result = self.poll_job()
         if done:
             return self._apply(result)
-        if self.job_running or self._pending:
+        if self.job_running or self._pending or not self.labels_ready():
             return None
         labeled = self.results()
         if not labeled:

@@ -69,6 +69,7 @@ class SemiNASSearcher(ArchSearcher):
     """
 
     short_name = "seminas"
+    supports_rescore = True
 
     def __init__(
         self,
@@ -123,7 +124,7 @@ class SemiNASSearcher(ArchSearcher):
         done, result = self.poll_job()
         if done:
             return self._apply(result, remaining)
-        if self.job_running or self._pending:
+        if self.job_running or self._pending or not self.labels_ready():
             return None  # the batch's results are needed first
         labeled, batch = self.results(), self._batch(remaining)
         if not labeled:  # every evaluation failed: keep exploring at random

@@ -5,22 +5,30 @@
 * :class:`MobileNetV2Net` is the standalone network of one architecture; :func:`export_arch`
   builds it with weights inherited from a supernet (ready for retraining).
 * :class:`ImageSupernetTask` plugs the supernet into the shared-weights Tune trainable of
-  :mod:`seminas_tune.supernet.sharing`: train a path for T steps, then recalibrate its BN on a
-  few training batches and report ``val_accuracy``, ``flops`` and ``params``.
+  :mod:`seminas_tune.supernet.sharing`: train paths for T steps, re-estimate the scored path's
+  BN on fixed calibration batches and report ``val_accuracy``, ``flops`` and ``params``;
+  :meth:`ImageSupernetTask.export` gives the standalone network with the same statistics.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from seminas_tune.data.images import ImageDataConfig, infinite, make_loaders, normalize, num_classes
+from seminas_tune.data.images import (
+    ImageDataConfig,
+    calibration_batches,
+    infinite,
+    make_loaders,
+    normalize,
+    num_classes,
+)
 from seminas_tune.spaces.mobilenetv2 import MB_OPS, ZERO, MobileNetV2Space, parse_op
 from seminas_tune.supernet.sharing import SupernetTask, supernet_from_store  # noqa: F401 (re-export)
 
@@ -154,7 +162,7 @@ def _batch_norms(modules: Iterable[nn.Module]) -> list[nn.modules.batchnorm._Bat
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, modules: Iterable[nn.Module], batches: Iterable, run) -> int:
+def recalibrate_bn(model: nn.Module, modules: Iterable[nn.Module], batches: Iterable, run: Callable) -> int:
     """Reset the running statistics of the BNs in ``modules`` and re-estimate them.
 
     ``run(batch)`` does one forward pass; the statistics become the exact average over the
@@ -186,7 +194,8 @@ class ImageSupernetConfig:
         width_mult: channel multiplier of the space.
         num_classes: classifier outputs; None = number of class folders.
         lr, momentum, nesterov, weight_decay, label_smoothing, grad_clip: SGD of each trial.
-        bn_recal_batches: training batches used to re-estimate BN statistics before evaluation.
+        bn_recal_batches: fixed training batches (centre crops) that re-estimate a path's BN
+            statistics before it is scored or exported.
         eval_batches: held-out batches evaluated (None = all of them).
         amp: "bf16" (autocast on CUDA) or "none".
         channels_last: NHWC memory format (faster with cuDNN and oneDNN).
@@ -230,9 +239,10 @@ class ImageSupernetTask(SupernetTask):
             resolution=config.data.resolution, width_mult=config.width_mult, num_classes=classes
         )
         self._loaders = None
+        self._calibration: list[torch.Tensor] | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_loaders": None}  # loaders (and their workers) stay local
+    def __getstate__(self) -> dict:  # loaders (and their workers) and cached batches stay local
+        return {**self.__dict__, "_loaders": None, "_calibration": None}
 
     def loaders(self):
         """(train, held-out) loaders of this process, made once with a fresh shuffle seed."""
@@ -258,10 +268,16 @@ class ImageSupernetTask(SupernetTask):
             torch.manual_seed(self.config.init_seed)
             return ImageSupernet(self.space)
 
-    def train_path(self, model: ImageSupernet, arch: Any, steps: int, device: torch.device) -> dict:
+    def calibration(self) -> list[torch.Tensor]:
+        """This task's fixed BatchNorm calibration batches (made once per process)."""
+        if self._calibration is None:
+            self._calibration = calibration_batches(self.config.data, self.config.bn_recal_batches)
+        return self._calibration
+
+    def train_paths(self, model: ImageSupernet, archs: Sequence[Any], device: torch.device) -> dict:
         cfg = self.config
         self._setup(model, device)
-        params = model.path_parameters(arch)
+        params = list({id(p): p for a in dict.fromkeys(archs) for p in model.path_parameters(a)}.values())
         opt = torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
         )
@@ -269,9 +285,10 @@ class ImageSupernetTask(SupernetTask):
         model.train()
         batches = infinite(self.loaders()[0])
         total_loss = torch.zeros((), device=device)
-        correct = seen = 0
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         start = time.perf_counter()
-        for _ in range(steps):
+        for arch in archs:  # no host synchronisation inside the loop
             images, labels = next(batches)
             x, y = self._inputs(images, device), labels.to(device, non_blocking=True)
             with autocast(device, cfg.amp):
@@ -280,47 +297,58 @@ class ImageSupernetTask(SupernetTask):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                nn.utils.clip_grad_norm_(model.path_parameters(arch), cfg.grad_clip)
             opt.step()
             total_loss += loss.detach()
-            correct += int((logits.argmax(1) == y).sum())
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
+        steps = len(archs)
+        out = {"train_loss": float(total_loss) / max(steps, 1), "train_accuracy": int(correct) / max(seen, 1)}
         elapsed = time.perf_counter() - start
-        return {
-            "train_loss": float(total_loss) / max(steps, 1),
-            "train_accuracy": correct / max(seen, 1),
-            "train_images_per_s": seen / elapsed if elapsed > 0 else 0.0,
-        }
+        return {**out, "train_images_per_s": seen / elapsed if elapsed > 0 else 0.0}
+
+    def _forward(self, model: nn.Module, device: torch.device, arch: Any = None):
+        def run(images: torch.Tensor) -> torch.Tensor:
+            with autocast(device, self.config.amp):
+                x = self._inputs(images, device)
+                return model(x) if arch is None else model(x, arch)
+
+        return run
 
     @torch.no_grad()
     def evaluate(self, model: ImageSupernet, arch: Any, device: torch.device) -> dict:
         cfg = self.config
         self._setup(model, device)
-        train_loader, val_loader = self.loaders()
         start = time.perf_counter()
-
-        def forward(batch):
-            with autocast(device, cfg.amp):
-                return model(self._inputs(batch[0], device), arch)
-
-        batches = (b for _, b in zip(range(cfg.bn_recal_batches), infinite(train_loader)))
-        recal = recalibrate_bn(model, model.path_modules(arch), batches, forward)
-        correct = seen = 0
-        loss = 0.0
-        for i, batch in enumerate(val_loader):
+        forward = self._forward(model, device, arch)
+        recal = recalibrate_bn(model, model.path_modules(arch), self.calibration(), forward)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        loss = torch.zeros((), device=device)
+        seen = 0
+        for i, (images, labels) in enumerate(self.loaders()[1]):
             if cfg.eval_batches is not None and i >= cfg.eval_batches:
                 break
-            logits = forward(batch).float()
-            y = batch[1].to(device)
-            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
+            logits = forward(images).float()
+            y = labels.to(device, non_blocking=True)
+            loss += nn.functional.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
         return {
-            "val_accuracy": correct / max(seen, 1),
-            "val_loss": loss / max(seen, 1),
+            "val_accuracy": int(correct) / max(seen, 1),
+            "val_loss": float(loss) / max(seen, 1),
             "val_images": seen,
             "bn_recal_batches": recal,
             "eval_seconds": time.perf_counter() - start,
             "flops": self.space.flops(arch),
             "params": self.space.params(arch),
         }
+
+    @torch.no_grad()
+    def export(self, model: ImageSupernet, arch: Any, device: torch.device | None = None) -> MobileNetV2Net:
+        """:func:`export_arch` with BatchNorm re-estimated on the calibration batches (the
+        statistics :meth:`evaluate` scored the path with), in eval mode."""
+        device = device or next(model.parameters()).device
+        net = export_arch(model, arch).to(device)
+        self._setup(net, device)
+        recalibrate_bn(net, [net], self.calibration(), self._forward(net, device))
+        return net

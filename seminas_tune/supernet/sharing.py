@@ -1,22 +1,35 @@
 """Weight sharing across Ray Tune trials, one mechanism for every supernet.
 
-A :class:`WeightStore` Ray actor holds the supernet's current weights. Each trial pulls them,
-trains its own path for a few steps, and pushes back the *difference* it made; the store adds
-differences, so concurrent trials on several GPUs all land their updates instead of the last
-writer winning. The trainable returned by :func:`shared_supernet_trainable` works for any
-:class:`SupernetTask` (image or speech).
+A :class:`WeightStore` Ray actor holds the supernet's current weights, the architectures trained
+so far (the pool) and a version count. Each trial pulls the weights, trains for T steps on paths
+drawn from its own architecture and the pool, and pushes back the *difference* it made to the
+parameters; the store adds differences, so concurrent trials all land their updates. Buffers
+(BatchNorm running statistics) are never pushed: a mix of paths has no meaningful statistics, so
+every evaluation and every export re-estimates them for its own path.
+
+Scores are made comparable by :class:`SupernetScorer`: the searcher calls it (as a background Ray
+task) before each round of learning; it freezes a *snapshot* of the store, checkpoints it into
+the experiment's storage, and scores every architecture the searcher learns from on that one
+snapshot. A store that dies, or a ``Tuner.restore``, starts again from the last checkpoint.
+See ``docs/supernet_protocol.md``.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 import torch
+
+CHECKPOINT_NAME = "supernet.pt"
 
 
 class SupernetTask(abc.ABC):
@@ -33,39 +46,102 @@ class SupernetTask(abc.ABC):
         """A freshly initialised supernet (deterministic for a given task)."""
 
     @abc.abstractmethod
-    def train_path(self, model: torch.nn.Module, arch: Any, steps: int, device: torch.device) -> dict:
-        """Train ``arch``'s path for ``steps`` steps; return metrics such as ``train_loss``."""
+    def train_paths(self, model: torch.nn.Module, archs: Sequence[Any], device: torch.device) -> dict:
+        """One training step per entry of ``archs`` (each step trains that path); return metrics
+        such as ``train_loss``."""
 
     @abc.abstractmethod
     def evaluate(self, model: torch.nn.Module, arch: Any, device: torch.device) -> dict:
         """Metrics of ``arch`` on held-out data (e.g. ``val_accuracy`` or ``dfr``)."""
 
+    @abc.abstractmethod
+    def export(self, model: torch.nn.Module, arch: Any, device: torch.device | None = None) -> torch.nn.Module:
+        """The standalone network of ``arch`` with the supernet's weights, ready for inference
+        (normalisation statistics re-estimated where the network has any)."""
+
+    def train_path(self, model: torch.nn.Module, arch: Any, steps: int, device: torch.device) -> dict:
+        """Train one path for ``steps`` steps."""
+        return self.train_paths(model, [arch] * steps, device)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
 
 @ray.remote(num_cpus=0)
 class WeightStore:
-    """Holds the shared supernet weights; applies pushed deltas in arrival order."""
+    """Holds the shared supernet weights; applies pushed parameter deltas in arrival order.
 
-    def __init__(self, state: dict[str, torch.Tensor]):
+    With a ``checkpoint_dir`` it starts from the checkpoint there when one exists and writes a
+    new one every ``checkpoint_every`` pushes and at every snapshot (temp file + rename).
+    """
+
+    def __init__(self, state: dict[str, torch.Tensor], checkpoint_dir: str | None = None, checkpoint_every: int = 10):
+        self._dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self._every = checkpoint_every
         self._state = {k: v.detach().cpu().clone() for k, v in state.items()}
         self._version = 0
+        self._pool: list = []
         self._log: list[dict] = []
+        self._lineage: list[int] = []  # versions this store was restored from, oldest first
+        self._snapshots: list[int] = []
+        path = self.checkpoint_path()
+        if path is not None and path.exists():
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+            self._state.update(blob["state"])
+            self._version, self._pool = blob["version"], list(blob["pool"])
+            self._lineage = [*blob["lineage"], blob["version"]]
+            self._snapshots = list(blob["snapshots"])
 
-    def pull(self) -> tuple[int, dict[str, torch.Tensor]]:
+    def checkpoint_path(self) -> Path | None:
+        return self._dir / CHECKPOINT_NAME if self._dir else None
+
+    def pull(self) -> tuple[int, dict[str, torch.Tensor], list]:
+        return self._version, self._state, list(self._pool)
+
+    def push(self, delta: dict[str, torch.Tensor], base_version: int, trial: str = "", arch: Any = None) -> int:
+        for k, d in delta.items():
+            self._state[k].add_(d.to(self._state[k].dtype))
+        self._version += 1
+        if arch is not None and arch not in self._pool:
+            self._pool.append(arch)
+        self._log.append({"trial": trial, "base": base_version, "version": self._version, "time": time.time()})
+        if self._every and self._version % self._every == 0:
+            self._checkpoint()
+        return self._version
+
+    def snapshot(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """The current weights as a snapshot, checkpointed first: everything scored on it can be
+        scored again after a crash."""
+        if not self._snapshots or self._snapshots[-1] != self._version:
+            self._snapshots.append(self._version)
+        self._checkpoint()
         return self._version, self._state
 
-    def push(self, delta: dict[str, torch.Tensor], base_version: int, trial: str = "") -> int:
-        for k, d in delta.items():
-            target = self._state[k]
-            if target.is_floating_point():
-                target.add_(d.to(target.dtype))
-            else:  # integer buffers (BN's num_batches_tracked): take the larger count
-                target.copy_(torch.maximum(target, d))
-        self._version += 1
-        self._log.append({"trial": trial, "base": base_version, "version": self._version, "time": time.time()})
-        return self._version
+    def _checkpoint(self) -> None:
+        path = self.checkpoint_path()
+        if path is None:
+            return
+        blob = {
+            "version": self._version,
+            "state": self._state,
+            "pool": self._pool,
+            "lineage": self._lineage,
+            "snapshots": self._snapshots,
+        }
+        _atomic_save(blob, path)
 
-    def version(self) -> int:
-        return self._version
+    def info(self) -> dict:
+        return {
+            "version": self._version,
+            "pool": len(self._pool),
+            "lineage": list(self._lineage),
+            "snapshots": list(self._snapshots),
+            "checkpoint": str(self.checkpoint_path()) if self._dir else None,
+        }
 
     def log(self) -> list[dict]:
         return list(self._log)
@@ -76,24 +152,42 @@ class SharingConfig:
     """Settings of a shared-supernet experiment.
 
     Attributes:
-        steps_per_trial: T, training steps each trial gives its path (cost C = N x T).
+        steps_per_trial: T, training steps each trial gives the supernet (cost C = N x T).
+        pool_fraction: share of a trial's steps spent on paths drawn uniformly from the pool
+            (every architecture trained so far) instead of its own: the supernet keeps training
+            the candidates it will be asked to score, not only the latest (0 = own path only).
+        checkpoint_dir: where the store checkpoints the supernet. None: a ``supernet/<store_name>``
+            folder beside the trials in the experiment's storage (use an explicit shared folder
+            on multi-node clusters with remote storage).
+        checkpoint_every: pushes between checkpoints (and one at every snapshot).
         store_name: name of the WeightStore actor (one per experiment).
         namespace: Ray namespace holding the actor.
     """
 
     steps_per_trial: int = 50
+    pool_fraction: float = 0.5
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 10
     store_name: str = "seminas_supernet"
     namespace: str = "seminas_tune"
 
+    def __post_init__(self):
+        if not 0 <= self.pool_fraction <= 1:
+            raise ValueError(f"pool_fraction must be in [0, 1], got {self.pool_fraction!r}")
+        if not isinstance(self.steps_per_trial, int) or self.steps_per_trial < 1:
+            raise ValueError(f"steps_per_trial must be a positive integer, got {self.steps_per_trial!r}")
 
-def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> ray.actor.ActorHandle:
-    """The experiment's WeightStore, created from ``task.build()`` on first use."""
+
+def get_or_create_store(task: SupernetTask, cfg: SharingConfig, default_dir: str | None = None):
+    """The experiment's WeightStore: the running actor, else one started from the checkpoint in
+    ``cfg.checkpoint_dir or default_dir`` (when there is one), else from ``task.build()``."""
     try:
         return ray.get_actor(cfg.store_name, namespace=cfg.namespace)
     except ValueError:
         pass
-    torch.manual_seed(0)
-    state = task.build().state_dict()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = task.build().state_dict()
     # "DEFAULT" keeps the store out of the creating trial's placement group, which Tune
     # removes (killing the actor with it) when that trial ends.
     return WeightStore.options(
@@ -102,39 +196,77 @@ def get_or_create_store(task: SupernetTask, cfg: SharingConfig) -> ray.actor.Act
         get_if_exists=True,
         lifetime="detached",
         scheduling_strategy="DEFAULT",
-    ).remote(state)
+    ).remote(state, cfg.checkpoint_dir or default_dir, cfg.checkpoint_every)
 
 
-def _device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+def existing_store(cfg: SharingConfig):
+    """The running store of ``cfg``, or one restarted from ``cfg.checkpoint_dir``.
+
+    Raises:
+        LookupError: no store of that name is running and there is no checkpoint to start from.
+    """
+    try:
+        return ray.get_actor(cfg.store_name, namespace=cfg.namespace)
+    except ValueError:
+        pass
+    if cfg.checkpoint_dir and (Path(cfg.checkpoint_dir) / CHECKPOINT_NAME).exists():
+        return WeightStore.options(
+            name=cfg.store_name,
+            namespace=cfg.namespace,
+            get_if_exists=True,
+            lifetime="detached",
+            scheduling_strategy="DEFAULT",
+        ).remote({}, cfg.checkpoint_dir, cfg.checkpoint_every)
+    raise LookupError(
+        f"no WeightStore named {cfg.store_name!r} in namespace {cfg.namespace!r} and no checkpoint "
+        f"in checkpoint_dir={cfg.checkpoint_dir!r}: run the search first (same SharingConfig)"
+    )
 
 
-def run_shared_trial(task: SupernetTask, cfg: SharingConfig, config: dict, trial: str = "") -> dict:
-    """Pull, train one path, push the delta, evaluate: the body of one trial."""
+def device() -> torch.device:
+    """CUDA when available (with cuDNN autotuning: shapes are fixed within a trial), else CPU."""
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def path_schedule(arch: Any, pool: Sequence, steps: int, pool_fraction: float, seed: int) -> list:
+    """The path of each of ``steps`` steps: ``arch``, or with probability ``pool_fraction`` a
+    pool member drawn uniformly."""
+    rng = np.random.default_rng(seed)
+    others = [a for a in pool if a != arch]
+    if not others:
+        return [arch] * steps
+    return [others[rng.integers(len(others))] if rng.random() < pool_fraction else arch for _ in range(steps)]
+
+
+def run_shared_trial(
+    task: SupernetTask, cfg: SharingConfig, config: dict, trial: str = "", default_dir: str | None = None
+) -> dict:
+    """Pull, train on the pool's paths, push the parameter delta, evaluate: one trial's body."""
     arch = task.space.arch_of(config)
     reason = task.space.invalid_reason(arch)
     if reason is not None:
         raise ValueError(f"config is not a valid {task.space.name} architecture: {reason}")
-    store = get_or_create_store(task, cfg)
-    device = _device()
+    store = get_or_create_store(task, cfg, default_dir)
+    dev = device()
     model = task.build()
-    version, state = ray.get(store.pull.remote())
+    version, state, pool = ray.get(store.pull.remote())
     model.load_state_dict(state)
-    model.to(device)
-    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    train_metrics = task.train_path(model, arch, cfg.steps_per_trial, device)
-    after = model.state_dict()
+    model.to(dev)
+    before = {k: p.detach().clone() for k, p in model.named_parameters()}
+    paths = path_schedule(arch, pool, cfg.steps_per_trial, cfg.pool_fraction, zlib.crc32(f"{trial}:{version}".encode()))
+    train_metrics = task.train_paths(model, paths, dev)
     delta = {}
-    for k, v in after.items():
-        if v.is_floating_point():
-            d = (v.detach() - before[k]).cpu()
-            if d.any():
-                delta[k] = d
-        else:
-            delta[k] = v.detach().cpu()
-    new_version = ray.get(store.push.remote(delta, version, trial))
-    metrics = task.evaluate(model, arch, device)
-    return {**train_metrics, **metrics, "base_version": version, "store_version": new_version}
+    for k, p in model.named_parameters():
+        d = (p.detach() - before[k]).cpu()
+        if d.any():
+            delta[k] = d
+    new_version = ray.get(store.push.remote(delta, version, trial, arch))
+    metrics = task.evaluate(model, arch, dev)
+    own = sum(1 for p in paths if p == arch)
+    return {**train_metrics, **metrics, "base_version": version, "store_version": new_version, "own_steps": own}
 
 
 def shared_supernet_trainable(task: SupernetTask, cfg: SharingConfig | None = None) -> Callable:
@@ -147,8 +279,9 @@ def shared_supernet_trainable(task: SupernetTask, cfg: SharingConfig | None = No
     def trainable(config: dict[str, Any]) -> None:
         from ray import tune
 
-        trial = tune.get_context().get_trial_id() or ""
-        tune.report(run_shared_trial(task, cfg, config, trial))
+        ctx = tune.get_context()
+        folder = str(Path(ctx.get_trial_dir()).parent / "supernet" / cfg.store_name)
+        tune.report(run_shared_trial(task, cfg, config, ctx.get_trial_id() or "", folder))
 
     trainable.__name__ = f"{type(task).__name__}_trainable"
     return trainable
@@ -158,18 +291,35 @@ def supernet_from_store(task: SupernetTask, sharing: SharingConfig) -> torch.nn.
     """The supernet with the current weights of an experiment's WeightStore (on CPU).
 
     Raises:
-        LookupError: no store of that name is running in this Ray cluster.
+        LookupError: no store of that name is running and ``sharing.checkpoint_dir`` has no
+            checkpoint.
     """
-    try:
-        store = ray.get_actor(sharing.store_name, namespace=sharing.namespace)
-    except ValueError:
-        raise LookupError(
-            f"no WeightStore named {sharing.store_name!r} in namespace "
-            f"{sharing.namespace!r}: run the search first (same SharingConfig)"
-        ) from None
     model = task.build()
-    model.load_state_dict(ray.get(store.pull.remote())[1])
+    model.load_state_dict(ray.get(existing_store(sharing).pull.remote())[1], strict=False)
     return model
+
+
+@dataclass
+class SupernetScorer:
+    """Re-scores architectures on one snapshot of the shared supernet: pass it as a searcher's
+    ``rescore=``. Each call snapshots (and checkpoints) the store, then evaluates every
+    architecture on those same weights and returns ``{"values": [...], "snapshot": version}``.
+    It runs as the searcher's background Ray task (on a GPU when the cluster has one).
+    """
+
+    task: SupernetTask
+    sharing: SharingConfig
+    metric: str
+
+    def __call__(self, archs: Sequence[Any]) -> dict:
+        store = existing_store(self.sharing)
+        version, state = ray.get(store.snapshot.remote())
+        dev = device()
+        model = self.task.build()
+        model.load_state_dict(state, strict=False)
+        model.to(dev)
+        values = [float(self.task.evaluate(model, a, dev)[self.metric]) for a in archs]
+        return {"values": values, "snapshot": version}
 
 
 def cluster_gpus() -> float:

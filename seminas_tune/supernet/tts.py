@@ -134,17 +134,25 @@ def _arch_seed(space: TTSSpace, arch, seed: int) -> int:
 
 
 def train_steps(model: TTSNet, cfg: TTSTaskConfig, arch, steps: int, device: torch.device) -> dict:
-    """Teacher-forced training of ``arch``'s path (Adam on its parameters only)."""
+    """Teacher-forced training of ``arch``'s path for ``steps`` steps."""
+    return train_on_paths(model, cfg, [arch] * steps, device)
+
+
+def train_on_paths(model: TTSNet, cfg: TTSTaskConfig, archs: Sequence, device: torch.device) -> dict:
+    """One teacher-forced step per entry of ``archs`` (Adam on the paths' parameters only); the
+    losses stay on the device until the end."""
     train, _ = load_split(cfg)
-    rng = np.random.default_rng(_arch_seed(model.space, arch, cfg.seed))
-    torch.manual_seed(_arch_seed(model.space, arch, cfg.seed))
-    params = model.path_parameters(arch)
+    seed = _arch_seed(model.space, archs[0], cfg.seed) if archs else cfg.seed
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    params = list({id(p): p for a in dict.fromkeys(archs) for p in model.path_parameters(a)}.values())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     use_amp = cfg.amp and device.type == "cuda"
     model.train()
-    losses, frames = [], 0
+    losses = torch.zeros(len(archs), device=device)
+    frames = torch.zeros((), dtype=torch.long, device=device)
     batches = iterate_batches(train, cfg.max_frames, cfg.model.reduction, rng)
-    for _ in range(steps):
+    for step, arch in enumerate(archs):
         batch = next(batches).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model(batch.tokens, batch.token_lens, batch.mel, arch)
@@ -153,14 +161,12 @@ def train_steps(model: TTSNet, cfg: TTSTaskConfig, arch, steps: int, device: tor
             loss = loss + cfg.guided_attention * guided_attention_loss(out.attentions, batch, cfg.model.reduction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.path_parameters(arch), cfg.grad_clip)
         opt.step()
-        losses.append(float(loss.detach()))
-        frames += int(batch.mel_lens.sum())
-    return {
-        "train_loss": float(np.mean(losses[-max(1, steps // 5) :])) if losses else float("nan"),
-        "train_frames": frames,
-    }
+        losses[step] = loss.detach()
+        frames += batch.mel_lens.sum()
+    tail = losses[-max(1, len(archs) // 5) :]
+    return {"train_loss": float(tail.mean()) if len(archs) else float("nan"), "train_frames": int(frames)}
 
 
 @torch.no_grad()
@@ -214,8 +220,12 @@ class TTSSupernetTask(SupernetTask):
     def build(self) -> TTSNet:
         return TTSNet(self.cfg.model)
 
-    def train_path(self, model, arch, steps, device) -> dict:
-        return train_steps(model, self.cfg, arch, steps, device)
+    def train_paths(self, model, archs, device) -> dict:
+        return train_on_paths(model, self.cfg, archs, device)
+
+    def export(self, model, arch, device=None) -> TTSNet:
+        """:func:`export_architecture` (the network has no batch statistics), in eval mode."""
+        return export_architecture(model, arch).to(device or next(model.parameters()).device).eval()
 
     def evaluate(self, model, arch, device) -> dict:
         return evaluate_arch(model, self.cfg, arch, device)
@@ -232,18 +242,30 @@ def export_architecture(supernet: TTSNet, arch: Sequence[str]) -> TTSNet:
     return static
 
 
-def save_tts_model(model: TTSNet, path: str | Path, mel: MelConfig | None = None) -> Path:
-    """Save a static model with everything :func:`load_tts_model` needs (``mel``: the features
-    it was trained on, default ``MelConfig()``)."""
+def save_tts_model(
+    model: TTSNet,
+    path: str | Path,
+    mel: MelConfig | None = None,
+    *,
+    max_frames_per_token: float = 10.0,
+    max_decoder_steps: int = 1000,
+) -> Path:
+    """Save a static model with everything :func:`load_tts_model` needs: ``mel``, the features
+    it was trained on (default ``MelConfig()``), and the synthesis length cap (pass the task's
+    ``TTSTaskConfig.max_frames_per_token`` and ``max_decoder_steps``)."""
     mel = mel or MelConfig()
     if model.arch is None:
         raise ValueError("save a static model: export_architecture(supernet, arch) first")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"model": asdict(model.cfg), "arch": list(model.arch), "mel": asdict(mel), "state_dict": model.state_dict()},
-        path,
-    )
+    blob = {
+        "model": asdict(model.cfg),
+        "arch": list(model.arch),
+        "mel": asdict(mel),
+        "length_cap": {"max_frames_per_token": max_frames_per_token, "max_decoder_steps": max_decoder_steps},
+        "state_dict": model.state_dict(),
+    }
+    torch.save(blob, path)
     return path
 
 
@@ -255,8 +277,15 @@ def load_tts_model(path: str | Path) -> tuple[TTSNet, MelConfig]:
     return model.eval(), MelConfig(**blob["mel"])
 
 
+def saved_length_cap(path: str | Path) -> dict:
+    """``{"max_frames_per_token", "max_decoder_steps"}`` a model was saved with (the defaults
+    for files written before the cap was saved)."""
+    blob = torch.load(path, map_location="cpu")
+    return blob.get("length_cap", {"max_frames_per_token": 10.0, "max_decoder_steps": 1000})
+
+
 def synthesize_mel(
-    model: TTSNet, text: str, stop_threshold: float = 0.5, max_frames_per_token: float = 10.0
+    model: TTSNet, text: str, stop_threshold: float = 0.5, max_frames_per_token: float = 10.0, max_steps: int = 1000
 ) -> torch.Tensor:
     """Normalised log-mel (frames, n_mels) of one sentence."""
     tokens = torch.tensor([CharVocab().encode(text)])
@@ -266,6 +295,7 @@ def synthesize_mel(
         torch.tensor([tokens.shape[1]], device=device),
         stop_threshold=stop_threshold,
         max_frames_per_token=max_frames_per_token,
+        max_steps=max_steps,
     )
     return syn.mel_post[0, : int(syn.steps[0]) * model.cfg.reduction].cpu()
 
@@ -273,9 +303,11 @@ def synthesize_mel(
 def synthesize_to_wav(
     model_path: str | Path, text: str, wav_path: str | Path, griffin_lim_iters: int = 60, stop_threshold: float = 0.5
 ) -> Path:
-    """Synthesise ``text`` with a saved model and write a WAV (Griffin-Lim vocoder)."""
+    """Synthesise ``text`` with a saved model, within the length cap it was saved with, and
+    write a WAV (Griffin-Lim vocoder)."""
     model, mel_cfg = load_tts_model(model_path)
-    mel = synthesize_mel(model, text, stop_threshold)
+    cap = saved_length_cap(model_path)
+    mel = synthesize_mel(model, text, stop_threshold, cap["max_frames_per_token"], cap["max_decoder_steps"])
     save_wav(wav_path, MelExtractor(mel_cfg).to_audio(mel, griffin_lim_iters), mel_cfg.sample_rate)
     return Path(wav_path)
 
@@ -288,12 +320,14 @@ __all__ = [
     "export_architecture",
     "save_tts_model",
     "load_tts_model",
+    "saved_length_cap",
     "synthesize_mel",
     "synthesize_to_wav",
     "supernet_from_store",
     "tts_loss",
     "guided_attention_loss",
     "train_steps",
+    "train_on_paths",
     "evaluate_arch",
     "load_split",
 ]
