@@ -103,12 +103,24 @@ class WeightStore:
         return self._version, self._state, list(self._pool)
 
     def push(self, delta: dict[str, torch.Tensor], base_version: int, trial: str = "", arch: Any = None) -> int:
+        # A delta computed on weights that others have since moved is scaled by 1 / (1 +
+        # staleness): two trials from the same base then add up to 1.5 updates, not 2, which
+        # overshot the shared stem and head (staleness-aware asynchronous SGD).
+        staleness = max(0, self._version - base_version)
         for k, d in delta.items():
-            self._state[k].add_(d.to(self._state[k].dtype))
+            self._state[k].add_(d.to(self._state[k].dtype), alpha=1.0 / (1 + staleness))
         self._version += 1
         if arch is not None and arch not in self._pool:
             self._pool.append(arch)
-        self._log.append({"trial": trial, "base": base_version, "version": self._version, "time": time.time()})
+        self._log.append(
+            {
+                "trial": trial,
+                "base": base_version,
+                "version": self._version,
+                "staleness": staleness,
+                "time": time.time(),
+            }
+        )
         if self._every and self._version % self._every == 0:
             self._checkpoint()
         return self._version

@@ -1,0 +1,110 @@
+"""A SemiNAS search on a weight-sharing supernet through ``tune.Tuner``, one call for any task.
+
+:func:`run_supernet_search` wires the pieces of :mod:`seminas_tune.supernet.sharing` together:
+the shared-weights trainable (one architecture per trial), a predictor searcher that re-scores
+its pool on one supernet snapshot before each round (:class:`SupernetScorer`), and a final
+re-scoring of every evaluated architecture on the last snapshot to pick the one to export.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from seminas_tune.supernet.sharing import (
+    SharingConfig,
+    SupernetScorer,
+    SupernetTask,
+    supernet_trainable_with_resources,
+)
+
+
+@dataclass
+class SupernetSearchResult:
+    """What a supernet search returns.
+
+    Attributes:
+        results: Tune's ``ResultGrid`` (per-trial values are provisional: each trial scored its
+            path on the weights it had just trained).
+        searcher: the searcher (``rescore_history`` holds each round's re-scoring).
+        ranking: ``(arch, value)`` of every evaluated architecture scored on the final snapshot,
+            best first.
+        snapshot: the store version of that final snapshot.
+    """
+
+    results: Any
+    searcher: Any
+    ranking: list[tuple[Any, float]]
+    snapshot: int
+
+    @property
+    def best(self) -> tuple[Any, float]:
+        """(architecture, value) ranked first on the final snapshot."""
+        return self.ranking[0]
+
+
+def run_supernet_search(
+    task: SupernetTask,
+    sharing: SharingConfig,
+    *,
+    metric: str,
+    mode: str,
+    num_trials: int,
+    searcher: Any = None,
+    seed: int = 0,
+    max_flops: float | None = None,
+    gpus_per_trial: float | None = None,
+    cpus_per_trial: float = 1.0,
+    max_concurrent_trials: int | None = None,
+    storage_path: str | None = None,
+    name: str | None = None,
+    verbose: int = 0,
+) -> SupernetSearchResult:
+    """Search ``task.space`` with SemiNAS on the shared supernet and rank the pool at the end.
+
+    ``searcher`` defaults to ``SemiNASSearcher(rescore=SupernetScorer(...))`` with its
+    default preset for ``num_trials``; a searcher you pass should carry ``rescore=`` too (its
+    metric/mode/space are the same as here). Raises ValueError on a bad ``mode``.
+    """
+    from ray import tune
+
+    from seminas_tune.search.seminas import SemiNASSearcher
+
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    scorer = SupernetScorer(task, sharing, metric)
+    if searcher is None:
+        searcher = SemiNASSearcher(
+            space=task.space,
+            metric=metric,
+            mode=mode,
+            max_queries=num_trials,
+            seed=seed,
+            max_flops=max_flops,
+            rescore=scorer,
+        )
+    tuner = tune.Tuner(
+        supernet_trainable_with_resources(task, sharing, gpus_per_trial, cpus_per_trial),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            metric=metric,
+            mode=mode,
+            num_samples=num_trials,
+            max_concurrent_trials=max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(
+            name=name or sharing.store_name,
+            storage_path=os.path.abspath(storage_path) if storage_path else None,
+            verbose=verbose,
+        ),
+    )
+    results = tuner.fit()
+    archs = [o.arch for o in searcher.observations if o.status == "ok"]
+    if not archs:
+        raise RuntimeError(f"no trial of the supernet search finished; see the errors in {results.experiment_path}")
+    final = scorer(archs)
+    sign = 1 if mode == "max" else -1
+    ranking = sorted(zip(archs, final["values"]), key=lambda p: (not math.isfinite(p[1]), -sign * p[1]))
+    return SupernetSearchResult(results, searcher, ranking, final["snapshot"])
