@@ -39,6 +39,15 @@ def test_dfr_matches_the_formula_on_random_attention():
     assert diagonal_focus_rate(torch.tensor(a), band) == pytest.approx(num / a.sum())
 
 
+def test_band_keeps_boundary_cells_exactly():
+    # o = 4, i = 25 with O = 14, I = 25, b = 10: |4 - 14/25 * 25| = 10 exactly, on the boundary;
+    # in floats 14/25 * 25 = 14.000000000000002 dropped it
+    mask = diagonal_band_mask(14, 25, 10)
+    assert mask[3, 24] and not mask[2, 24]
+    o, i = np.meshgrid(np.arange(1, 15), np.arange(1, 26), indexing="ij")
+    assert np.array_equal(mask, np.abs(o * 25 - 14 * i) <= 250)
+
+
 def test_dfr_is_low_off_the_diagonal_and_rejects_bad_input():
     assert diagonal_focus_rate(np.fliplr(np.eye(30)), band=2) < 0.2
     with pytest.raises(ValueError, match="O x I"):

@@ -28,6 +28,7 @@ from seminas_tune.supernet.tts import (
     TTSNet,
     TTSSupernetTask,
     TTSTaskConfig,
+    evaluate_arch,
     export_architecture,
     load_split,
     load_tts_model,
@@ -210,30 +211,60 @@ def test_exported_model_matches_its_supernet_path(corpus, tmp_path):
     wav = synthesize_to_wav(path, "Hello there.", tmp_path / "hello.wav", griffin_lim_iters=2)
     _, sr = load_wav(wav)
     assert sr == MEL.sample_rate and wav.stat().st_size > 1000
+    # the saved length cap bounds synthesis (stop threshold 1.0: the stop token never fires)
+    r = cfg.model.reduction
+    for cap, steps in ((0.5, 1000), (10.0, 3)):
+        capped = save_tts_model(static, tmp_path / "capped.pt", MEL, max_frames_per_token=cap, max_decoder_steps=steps)
+        audio, _ = load_wav(synthesize_to_wav(capped, "Hello there.", tmp_path / "c.wav", 2, stop_threshold=1.0))
+        n_tokens = len(CharVocab().encode("Hello there."))
+        frames = min(steps, int(np.ceil(n_tokens * cap / r))) * r
+        assert abs(len(audio) - frames * MEL.hop_length) <= MEL.hop_length, (cap, steps, len(audio))
 
 
 # -- Tune --------------------------------------------------------------------------------------
-def test_short_tune_run_with_shared_weights(corpus, ray_session, tmp_path):
-    from seminas_tune.supernet.sharing import SharingConfig
+def test_seminas_tune_run_on_the_tts_supernet_rescores_and_exports(corpus, ray_session, tmp_path):
+    from seminas_tune.controller import ControllerConfig, EPDConfig
+    from seminas_tune.search import SemiNASSearcher
+    from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer
     from trainables.tts_supernet import run_tts_search, tts_supernet_trainable
 
     cfg = tiny_task(corpus)
+    task = TTSSupernetTask(cfg)
     sharing = SharingConfig(steps_per_trial=2, store_name="tts_test_store")
-    results = run_tts_search(
-        cfg, sharing, num_samples=2, storage_path=str(tmp_path), gpus_per_trial=0, max_concurrent_trials=2
+    tiny = ControllerConfig(
+        epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5, batch_size=16, num_threads=1
     )
-    assert not results.errors
-    df = results.get_dataframe()
-    assert len(df) == 2
+    searcher = SemiNASSearcher(
+        space=task.space,
+        metric="dfr",
+        mode="max",
+        max_queries=5,
+        num_initial=3,
+        num_new=1,
+        top_k=3,
+        num_unlabeled=20,
+        controller=tiny,
+        rescore=SupernetScorer(task, sharing, "dfr"),
+    )
+    out = run_tts_search(cfg, sharing, 5, str(tmp_path), gpus_per_trial=0, search_alg=searcher, max_concurrent_trials=2)
+    assert not out.results.errors
+    df = out.results.get_dataframe()
+    assert len(df) == 5
     assert ((df.dfr >= 0) & (df.dfr <= 1)).all() and np.isfinite(df.val_loss).all() and (df.params > 0).all()
     assert {"skipped_words", "repeated_words", "sentence_error_rate", "early_stops"} <= set(df.columns)
     assert (df.dfr <= df.dfr_unpenalised + 1e-12).all()
-    assert sorted(df.store_version) == [1, 2]
-    task = TTSSupernetTask(cfg)
+    assert sorted(df.store_version) == list(range(1, 6))
+    assert searcher.iteration >= 2 and [h["archs"] for h in searcher.rescore_history[:2]] == [3, 4]
+    assert len(out.ranking) == 5 and out.snapshot == 5
     torch.manual_seed(0)
     fresh = task.build().state_dict()
-    shared = supernet_from_store(task, sharing).state_dict()
-    assert not torch.equal(fresh["embed.weight"], shared["embed.weight"])  # both trials' deltas landed
+    supernet = supernet_from_store(task, sharing)
+    assert not torch.equal(fresh["embed.weight"], supernet.state_dict()["embed.weight"])  # deltas landed
+    arch, dfr = out.best
+    model = task.export(supernet, arch, torch.device("cpu"))
+    assert model.arch == tuple(arch)
+    rescored = evaluate_arch(model, cfg, arch, torch.device("cpu"))["dfr"]
+    assert rescored == pytest.approx(dfr, abs=1e-6)  # the exported model is the scored path
     store = ray_session.get_actor("tts_test_store", namespace=sharing.namespace)
     ray_session.kill(store)
     with pytest.raises(ValueError, match="no GPU"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from seminas_tune.supernet.search import SupernetSearchResult, run_supernet_search
 from seminas_tune.supernet.sharing import SharingConfig, supernet_trainable_with_resources
 from seminas_tune.supernet.tts import TTSSupernetTask, TTSTaskConfig
 
@@ -45,28 +46,24 @@ def run_tts_search(
     search_alg=None,
     max_concurrent_trials: int | None = None,
     name: str = "tts_supernet",
-):
-    """Run a Tune search maximising ``dfr`` over the TTS space; returns the ``ResultGrid``.
+) -> SupernetSearchResult:
+    """Search the TTS space for the highest ``dfr`` with SemiNAS on the shared supernet
+    (:func:`~seminas_tune.supernet.search.run_supernet_search`: the pool is re-scored on one
+    snapshot before each round and ranked on the last one at the end).
 
-    ``search_alg`` defaults to random search (``BasicVariantGenerator``); pass a SemiNAS searcher
-    built on the same space to search with it.
+    ``search_alg`` defaults to ``SemiNASSearcher`` with its budget-sized default preset and
+    ``rescore=SupernetScorer(task, sharing, "dfr")``.
     """
-    from ray import tune
-    from ray.tune.search import BasicVariantGenerator
-
-    from seminas_tune.spaces.tts import TTSSpace
-
-    space = TTSSpace(config.model.n_encoder, config.model.n_decoder)
-    tuner = tune.Tuner(
-        tts_supernet_trainable(config, sharing, gpus_per_trial),
-        param_space=space.tune_space(),
-        tune_config=tune.TuneConfig(
-            metric="dfr",
-            mode="max",
-            num_samples=num_samples,
-            search_alg=search_alg or BasicVariantGenerator(random_state=config.seed),
-            max_concurrent_trials=max_concurrent_trials,
-        ),
-        run_config=tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name, verbose=0),
+    return run_supernet_search(
+        TTSSupernetTask(config),
+        sharing,
+        metric="dfr",
+        mode="max",
+        num_trials=num_samples,
+        searcher=search_alg,
+        seed=config.seed,
+        gpus_per_trial=gpus_per_trial,
+        max_concurrent_trials=max_concurrent_trials,
+        storage_path=os.path.abspath(storage_path),
+        name=name,
     )
-    return tuner.fit()
