@@ -1,9 +1,11 @@
 """SemiNAS over the weight-sharing MobileNetV2 supernet, through ``tune.Tuner``, under a FLOPs bound.
 
-Each trial trains one architecture's path of the shared supernet for ``--steps-per-trial`` steps
-(GPU when the cluster has one), evaluates it on held-out training images and reports
-``val_accuracy``, ``flops`` and ``params``; the searcher never proposes an architecture above
-``--max-flops``. The best architecture is exported as a standalone network with inherited weights.
+Each trial trains the shared supernet for ``--steps-per-trial`` steps on paths of its architecture
+and of the pool (GPU when the cluster has one) and reports ``val_accuracy``, ``flops`` and
+``params``. Before each controller round SemiNAS re-scores its whole pool on one snapshot of the
+supernet and learns from those comparable scores (docs/supernet_protocol.md); it never proposes
+an architecture above ``--max-flops``. At the end the pool is ranked on the final snapshot and the
+best is exported as a standalone network with inherited weights and re-estimated BatchNorm.
 
 CPU demo on scikit-learn's digits (a small real dataset, *not* ImageNet)::
 
@@ -12,7 +14,7 @@ CPU demo on scikit-learn's digits (a small real dataset, *not* ImageNet)::
 ImageNet-layout folder on GPUs (4 trials per GPU)::
 
     python examples/image_supernet_search.py --data /data/imagenet --width-mult 1.3 --max-flops 600e6 \\
-        --trials 300 --steps-per-trial 200 --gpus-per-trial 0.25 --concurrent 8
+        --trials 300 --steps-per-trial 200 --gpus-per-trial 0.25 --cpus-per-trial 4 --concurrent 8
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from pathlib import Path
 
 import ray
 import torch
-from ray import tune
 
 from seminas_tune.data.images import ImageDataConfig, write_digits_imagefolder
-from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask, export_arch, supernet_from_store
-from seminas_tune.supernet.sharing import SharingConfig
-from trainables.image_supernet import image_supernet_trainable
+from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask, supernet_from_store
+from seminas_tune.supernet.search import run_supernet_search
+from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,10 +45,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps-per-trial", type=int, default=20, help="T: supernet steps per trial")
     p.add_argument("--batch-size", type=int, help="default 256 (--data) or 64 (--digits)")
     p.add_argument("--val-size", type=int, help="held-out train images (default 10000 / 300)")
-    p.add_argument("--workers", type=int, help="loader workers per trial (default 8 / 0)")
+    p.add_argument("--workers", type=int, help="loader workers per trial (default: the trial's CPUs - 1 / 0)")
     p.add_argument("--gpus-per-trial", type=float, help="default 1 when the cluster has GPUs")
     p.add_argument("--concurrent", type=int, default=2, help="trials running at once")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="loader workers = this - 1 (GPU runs: 4-8)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--num-initial", type=int, help="random architectures first (default: 4 for --digits, else the preset)"
+    )
     p.add_argument("--address", help="Ray cluster address ('auto' for a running cluster)")
     p.add_argument("--storage", help="Tune storage_path (shared folder on multi-node clusters)")
     p.add_argument("--out", default="image_supernet_best.pt", help="exported best network")
@@ -63,7 +68,7 @@ def task_config(args: argparse.Namespace) -> ImageSupernetConfig:
         resolution=resolution,
         val_size=args.val_size or (300 if demo else 10_000),
         batch_size=args.batch_size or (64 if demo else 256),
-        num_workers=args.workers if args.workers is not None else (0 if demo else 8),
+        num_workers=args.workers if args.workers is not None else (0 if demo else None),
         train_scale=(0.6, 1.0) if demo else (0.08, 1.0),
         hflip=not demo,
     )
@@ -77,13 +82,16 @@ def task_config(args: argparse.Namespace) -> ImageSupernetConfig:
 
 def main(argv=None) -> None:
     from seminas_tune import SemiNASSearcher
-    from seminas_tune.progress import compact_output
 
     args = parse_args(argv)
     ray.init(address=args.address)
     cfg = task_config(args)
     task = ImageSupernetTask(cfg)
     sharing = SharingConfig(steps_per_trial=args.steps_per_trial, store_name=f"image-supernet-{int(time.time())}")
+    demo = args.digits is not None
+    # The demo's budget is tiny: small batches so the controller runs two rounds or more; a
+    # real search leaves both to the budget-sized default preset.
+    small = {"num_initial": 4, "num_new": 4} if demo else {}
     searcher = SemiNASSearcher(
         space=task.space,
         metric="val_accuracy",
@@ -91,31 +99,36 @@ def main(argv=None) -> None:
         max_queries=args.trials,
         seed=args.seed,
         max_flops=args.max_flops,
+        rescore=SupernetScorer(task, sharing, "val_accuracy"),
+        **{**small, **({"num_initial": args.num_initial} if args.num_initial else {})},
     )
-    tuner = tune.Tuner(
-        image_supernet_trainable(cfg, sharing, gpus_per_trial=args.gpus_per_trial),
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            metric="val_accuracy",
-            mode="max",
-            num_samples=args.trials,
-            max_concurrent_trials=args.concurrent,
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(name=sharing.store_name, storage_path=args.storage, **compact_output(searcher)),
+    out = run_supernet_search(
+        task,
+        sharing,
+        metric="val_accuracy",
+        mode="max",
+        num_trials=args.trials,
+        searcher=searcher,
+        gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial,
+        max_concurrent_trials=args.concurrent,
+        storage_path=args.storage,
+        verbose=1,
     )
-    results = tuner.fit()
-    best = results.get_best_result()
-    arch = task.space.arch_of(best.config)
+    for h in searcher.rescore_history:
+        tau = "-" if h["tau_vs_trials"] is None else f"{h['tau_vs_trials']:.2f}"
+        print(
+            f"round {h['round']}: re-scored {h['archs']} architectures on snapshot {h['snapshot']}, tau vs trials {tau}"
+        )
+    arch, value = out.best
     print(
-        f"best of {len(results)} trials: val_accuracy {best.metrics['val_accuracy']:.4f}, "
-        f"{best.metrics['flops'] / 1e6:.1f} M multiply-adds, {best.metrics['params'] / 1e6:.2f} M params"
+        f"best of {len(out.results)} trials on the final snapshot ({out.snapshot}): val_accuracy {value:.4f}, "
+        f"{task.space.flops(arch) / 1e6:.1f} M multiply-adds, {task.space.params(arch) / 1e6:.2f} M params"
     )
     print(f"  {task.space.describe(arch)}")
-
-    net = export_arch(supernet_from_store(task, sharing), arch)
+    net = task.export(supernet_from_store(task, sharing), arch, torch.device("cpu"))
     torch.save({"arch": arch, "space": asdict(task.space.config), "state_dict": net.state_dict()}, args.out)
-    print(f"exported the standalone network with inherited weights to {Path(args.out).resolve()}")
+    print(f"exported the standalone network (BN re-estimated) to {Path(args.out).resolve()}")
     ray.kill(ray.get_actor(sharing.store_name, namespace=sharing.namespace))  # the store is detached
 
 

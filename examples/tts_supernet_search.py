@@ -4,10 +4,11 @@
     python examples/tts_supernet_search.py --corpus data/espeak300 --num-samples 32 --gpus-per-trial 0.25
     python examples/tts_supernet_search.py --smoke      # tiny CPU run on a 12-utterance corpus
 
-Each trial trains its path on the shared weights and reports ``dfr`` (diagonal focus rate of
-synthesised held-out sentences); the best architecture is exported from the shared supernet as
-a standalone model and reads a sentence into a WAV. Random search is used here; any Tune
-searcher (the SemiNAS one included) can be passed to ``run_tts_search(search_alg=...)``.
+SemiNAS searches through Tune: each trial trains the shared supernet on paths of its architecture
+and of the pool and reports ``dfr`` (diagonal focus rate of synthesised held-out sentences);
+before each controller round the pool is re-scored on one supernet snapshot, so the searcher
+learns from comparable scores (docs/supernet_protocol.md). The architecture ranked best on the
+final snapshot is exported as a standalone model and reads a sentence into a WAV.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from pathlib import Path
 import ray
 
 from seminas_tune.data.make_espeak_corpus import CorpusConfig, make_corpus
-from seminas_tune.supernet.sharing import SharingConfig
+from seminas_tune.search import SemiNASSearcher
+from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer
 from seminas_tune.supernet.tts import (
     TTSSupernetTask,
     TTSTaskConfig,
-    export_architecture,
     save_tts_model,
     supernet_from_store,
     synthesize_to_wav,
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--num-samples", type=int, default=32)
     p.add_argument("--steps-per-trial", type=int, default=100)
+    p.add_argument("--num-initial", type=int, default=8, help="random architectures before the first round")
     p.add_argument("--gpus-per-trial", type=float, help="default: 1 when the cluster has GPUs, else 0")
     p.add_argument("--out", default="tts_search_out", help="directory for the model and the WAV")
     p.add_argument("--text", default="The little boy opened the wooden door.")
@@ -45,7 +47,7 @@ def main(argv=None) -> None:
     tmp = tempfile.mkdtemp()
     if a.smoke:
         cfg = TTSTaskConfig.tiny(str(make_corpus(CorpusConfig(out=f"{tmp}/corpus", n=12, val=3))))
-        a.num_samples, a.steps_per_trial = 2, 2
+        a.num_samples, a.steps_per_trial, a.num_initial = 5, 2, 3
         ray.init(num_cpus=2, include_dashboard=False)
     elif a.corpus:
         cfg = TTSTaskConfig(data_root=a.corpus)
@@ -53,18 +55,31 @@ def main(argv=None) -> None:
     else:
         p.error("--corpus is required (or use --smoke)")
     sharing = SharingConfig(steps_per_trial=a.steps_per_trial, store_name="tts_example")
-    results = run_tts_search(cfg, sharing, a.num_samples, f"{tmp}/ray", a.gpus_per_trial)
-    best = results.get_best_result()
     task = TTSSupernetTask(cfg)
-    arch = task.space.arch_of(best.config)
-    print(
-        f"best: {task.space.describe(arch)}  dfr={best.metrics['dfr']:.3f}  "
-        f"skipped={best.metrics['skipped_words']} repeated={best.metrics['repeated_words']}"
+    searcher = SemiNASSearcher(
+        space=task.space,
+        metric="dfr",
+        mode="max",
+        max_queries=a.num_samples,
+        num_initial=a.num_initial,
+        num_new=max(1, a.num_initial // 2),
+        rescore=SupernetScorer(task, sharing, "dfr"),
     )
-    model = export_architecture(supernet_from_store(task, sharing), arch)
-    out = Path(a.out)
-    path = save_tts_model(model, out / "tts_best.pt", cfg.mel)
-    print(f"saved {path}; wrote {synthesize_to_wav(path, a.text, out / 'best.wav')}")
+    out = run_tts_search(cfg, sharing, a.num_samples, f"{tmp}/ray", a.gpus_per_trial, search_alg=searcher)
+    arch, dfr = out.best
+    row = out.results.get_dataframe().set_index("trial_id")
+    print(f"{searcher.iteration} controller rounds, {len(searcher.rescore_history)} re-scorings of the pool")
+    print(f"best on the final snapshot ({out.snapshot}): {task.space.describe(arch)}  dfr={dfr:.3f}")
+    print(f"  ({len(row)} trials; their own provisional dfr ranged {row.dfr.min():.3f}-{row.dfr.max():.3f})")
+    model = task.export(supernet_from_store(task, sharing), arch)
+    path = save_tts_model(
+        model,
+        Path(a.out) / "tts_best.pt",
+        cfg.mel,
+        max_frames_per_token=cfg.max_frames_per_token,
+        max_decoder_steps=cfg.max_decoder_steps,
+    )
+    print(f"saved {path}; wrote {synthesize_to_wav(path, a.text, Path(a.out) / 'best.wav')}")
     ray.kill(ray.get_actor(sharing.store_name, namespace=sharing.namespace))
     shutil.rmtree(tmp, ignore_errors=True)
 

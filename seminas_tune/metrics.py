@@ -108,3 +108,20 @@ def alignment_report(attention, word_ids: Sequence[int]) -> AlignmentReport:
         starts = np.concatenate([[True], attended[1:] != attended[:-1]])
         np.add.at(runs, attended[starts], 1)
     return AlignmentReport(n_words=n_words, skipped=int((runs == 0).sum()), repeated=int((runs > 1).sum()))
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Kendall's tau-b of two score lists over the pairs where both are finite (None with fewer
+    than 3 such pairs or when either list is constant). NumPy only, O(n^2) memory."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3:
+        return None
+    upper = np.triu_indices(len(x), 1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    pairs_x, pairs_y = np.count_nonzero(dx), np.count_nonzero(dy)
+    if pairs_x == 0 or pairs_y == 0:
+        return None
+    return float((dx * dy).sum() / np.sqrt(pairs_x * pairs_y))

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from seminas_tune.metrics import alignment_report, diagonal_band_mask, diagonal_focus_rate, word_ids_of_text
+from seminas_tune.metrics import (
+    alignment_report,
+    diagonal_band_mask,
+    diagonal_focus_rate,
+    kendall_tau,
+    word_ids_of_text,
+)
 
 
 def staircase(n_out: int, n_in: int) -> np.ndarray:
@@ -77,3 +83,15 @@ def test_alignment_report_counts_skips_and_repeats():
     assert (rep.skipped, rep.repeated) == (0, 2)
     with pytest.raises(ValueError, match="word_ids"):
         alignment_report(np.eye(4), [0, 1])
+
+
+def test_kendall_tau_is_tau_b_with_ties_and_ignores_non_finite():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, 40).astype(float)
+    b = a + rng.integers(0, 4, 40)
+    assert kendall_tau(a, b) == pytest.approx(kendalltau(a, b).statistic, abs=1e-12)
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert kendall_tau([1, 2, np.nan, 3], [1, 2, 0, 3]) == pytest.approx(1.0)
+    assert kendall_tau([1, 1, 1], [1, 2, 3]) is None and kendall_tau([1, 2], [1, 2]) is None

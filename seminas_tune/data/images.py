@@ -276,12 +276,12 @@ def write_digits_imagefolder(root: str | Path, resolution: int = 32, test_fracti
     for a ``test_fraction`` held back from any search, ``root/val/<digit>/``. A demo dataset,
     not ImageNet. Reuses an existing complete tree. Returns ``root``.
     """
-    from sklearn.datasets import load_digits
-
     root = Path(root)
     marker = root / f".digits_{resolution}_{test_fraction}_{seed}"
-    if marker.exists():
+    if marker.exists():  # (no scikit-learn needed to reuse a tree written elsewhere)
         return root
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     order = np.random.default_rng(seed).permutation(len(digits.images))
     n_test = int(round(test_fraction * len(order)))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
+from seminas_tune.metrics import kendall_tau
 from seminas_tune.search import journal
 from seminas_tune.search.presets import PRESETS, resolve
 from seminas_tune.spaces.base import InvalidConfigError, SearchSpace
@@ -74,18 +75,6 @@ class _Inline:
 def _rescore(pair: tuple[Callable, list]) -> Any:
     rescore, archs = pair
     return rescore(archs)
-
-
-def _kendall(a: list, b: list) -> float | None:
-    """Kendall tau of two score lists (None with fewer than 3 pairs or no variation)."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 3:
-        return None
-    from scipy.stats import kendalltau
-
-    tau = kendalltau(x[keep], y[keep]).statistic
-    return None if not np.isfinite(tau) else float(tau)
 
 
 class SearcherCore(Searcher):
@@ -349,8 +338,8 @@ class SearcherCore(Searcher):
                 "round": len(self.rescore_history) + 1,
                 "archs": len(keys),
                 "snapshot": out.get("snapshot") if isinstance(out, dict) else None,
-                "tau_vs_trials": _kendall([own[k] for k in keys], values),
-                "tau_vs_previous": _kendall([self._rescored[k] for k in common], [new[k] for k in common]),
+                "tau_vs_trials": kendall_tau([own[k] for k in keys], values),
+                "tau_vs_previous": kendall_tau([self._rescored[k] for k in common], [new[k] for k in common]),
             }
         )
         self._rescored = new
