@@ -23,10 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
-from scipy.stats import kendalltau, spearmanr
 
 from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, run_round
+from seminas_tune.metrics import kendall_tau
 from trainables.nasbench import nasbench101_space
 
 
@@ -34,8 +35,8 @@ def quality(pred: np.ndarray, true: np.ndarray, top: float = 0.05) -> dict:
     k = max(1, int(round(top * len(true))))
     hit = len(set(np.argsort(-pred)[:k]) & set(np.argsort(-true)[:k])) / k
     return {
-        "kendall_tau": float(kendalltau(pred, true)[0]),
-        "spearman_rho": float(spearmanr(pred, true)[0]),
+        "kendall_tau": kendall_tau(pred, true),
+        "spearman_rho": float(pd.Series(pred).rank().corr(pd.Series(true).rank())),
         "precision_top5": hit,
     }
 
