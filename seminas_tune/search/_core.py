@@ -330,7 +330,7 @@ class SearcherCore(Searcher):
         values = [float(v) for v in (out["values"] if isinstance(out, dict) else out)]
         if len(values) != len(keys):
             raise ValueError(f"rescore returned {len(values)} values for {len(keys)} architectures")
-        own = {o.key: o.value for o in self._observations if o.status == "ok"}
+        own = {o.key: np.nan if o.value is None else o.value for o in self._observations if o.status == "ok"}
         new = dict(zip(keys, values))
         common = [k for k in keys if k in self._rescored]
         self.rescore_history.append(
