@@ -190,16 +190,14 @@ class SharingConfig:
             raise ValueError(f"steps_per_trial must be a positive integer, got {self.steps_per_trial!r}")
 
 
-def get_or_create_store(task: SupernetTask, cfg: SharingConfig, default_dir: str | None = None):
-    """The experiment's WeightStore: the running actor, else one started from the checkpoint in
-    ``cfg.checkpoint_dir or default_dir`` (when there is one), else from ``task.build()``."""
+def _running_store(cfg: SharingConfig):
     try:
         return ray.get_actor(cfg.store_name, namespace=cfg.namespace)
     except ValueError:
-        pass
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        state = task.build().state_dict()
+        return None
+
+
+def _start_store(cfg: SharingConfig, state: dict, checkpoint_dir: str | None):
     # "DEFAULT" keeps the store out of the creating trial's placement group, which Tune
     # removes (killing the actor with it) when that trial ends.
     return WeightStore.options(
@@ -208,7 +206,19 @@ def get_or_create_store(task: SupernetTask, cfg: SharingConfig, default_dir: str
         get_if_exists=True,
         lifetime="detached",
         scheduling_strategy="DEFAULT",
-    ).remote(state, cfg.checkpoint_dir or default_dir, cfg.checkpoint_every)
+    ).remote(state, checkpoint_dir, cfg.checkpoint_every)
+
+
+def get_or_create_store(task: SupernetTask, cfg: SharingConfig, default_dir: str | None = None):
+    """The experiment's WeightStore: the running actor, else one started from the checkpoint in
+    ``cfg.checkpoint_dir or default_dir`` (when there is one), else from ``task.build()``."""
+    store = _running_store(cfg)
+    if store is not None:
+        return store
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = task.build().state_dict()
+    return _start_store(cfg, state, cfg.checkpoint_dir or default_dir)
 
 
 def existing_store(cfg: SharingConfig):
@@ -217,18 +227,11 @@ def existing_store(cfg: SharingConfig):
     Raises:
         LookupError: no store of that name is running and there is no checkpoint to start from.
     """
-    try:
-        return ray.get_actor(cfg.store_name, namespace=cfg.namespace)
-    except ValueError:
-        pass
+    store = _running_store(cfg)
+    if store is not None:
+        return store
     if cfg.checkpoint_dir and (Path(cfg.checkpoint_dir) / CHECKPOINT_NAME).exists():
-        return WeightStore.options(
-            name=cfg.store_name,
-            namespace=cfg.namespace,
-            get_if_exists=True,
-            lifetime="detached",
-            scheduling_strategy="DEFAULT",
-        ).remote({}, cfg.checkpoint_dir, cfg.checkpoint_every)
+        return _start_store(cfg, {}, cfg.checkpoint_dir)
     raise LookupError(
         f"no WeightStore named {cfg.store_name!r} in namespace {cfg.namespace!r} and no checkpoint "
         f"in checkpoint_dir={cfg.checkpoint_dir!r}: run the search first (same SharingConfig)"
