@@ -138,7 +138,7 @@ class SearcherCore(Searcher):
         # Re-scoring (weight-sharing supernets): the latest scores of the whole pool, on one snapshot.
         self.rescore = rescore
         self._rescored: dict[Any, float] = {}
-        self._rescored_count = 0  # successful results when the latest re-scoring started
+        self._rescored_count = 0  # successful results the latest finished re-scoring covered
         self._rescore_job: Any = None  # not checkpointed: re-run on restore
         self.rescore_history: list[dict] = []
         # Write-ahead journal (seminas_tune.search.journal), one file per search run.
@@ -316,7 +316,6 @@ class SearcherCore(Searcher):
         if self._rescore_job is None:
             if len(ok) == self._rescored_count and self._rescored:
                 return True
-            self._rescored_count = len(ok)
             self._rescore_job = (self._launch(_rescore, (self.rescore, [o.arch for o in ok])), [o.key for o in ok])
         job, keys = self._rescore_job
         done, out = self._collect(job)
@@ -324,6 +323,7 @@ class SearcherCore(Searcher):
             return False
         self._rescore_job = None
         self._take_rescored(keys, out)
+        self._rescored_count = len(keys)
         return True
 
     def _take_rescored(self, keys: list, out: Any) -> None:
