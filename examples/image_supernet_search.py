@@ -1,7 +1,7 @@
 """SemiNAS over the weight-sharing MobileNetV2 supernet, through ``tune.Tuner``, under a FLOPs bound.
 
-Each trial trains the shared supernet for ``--steps-per-trial`` steps on paths of its architecture
-and of the pool (GPU when the cluster has one) and reports ``val_accuracy``, ``flops`` and
+Each trial trains the shared supernet for ``--steps-per-trial`` steps on its architecture's path
+(GPU when the cluster has one) and reports ``val_accuracy``, ``flops`` and
 ``params``. Before each controller round SemiNAS re-scores its whole pool on one snapshot of the
 supernet and learns from those comparable scores (docs/supernet_protocol.md); it never proposes
 an architecture above ``--max-flops``. At the end the pool is ranked on the final snapshot and the

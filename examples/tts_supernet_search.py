@@ -4,8 +4,8 @@
     python examples/tts_supernet_search.py --corpus data/espeak300 --num-samples 32 --gpus-per-trial 0.25
     python examples/tts_supernet_search.py --smoke      # tiny CPU run on a 12-utterance corpus
 
-SemiNAS searches through Tune: each trial trains the shared supernet on paths of its architecture
-and of the pool and reports ``dfr`` (diagonal focus rate of synthesised held-out sentences);
+SemiNAS searches through Tune: each trial trains the shared supernet on its architecture's path
+and reports ``dfr`` (diagonal focus rate of synthesised held-out sentences);
 before each controller round the pool is re-scored on one supernet snapshot, so the searcher
 learns from comparable scores (docs/supernet_protocol.md). The architecture ranked best on the
 final snapshot is exported as a standalone model and reads a sentence into a WAV.

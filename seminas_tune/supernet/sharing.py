@@ -1,9 +1,10 @@
 """Weight sharing across Ray Tune trials, one mechanism for every supernet.
 
 A :class:`WeightStore` Ray actor holds the supernet's current weights, the architectures trained
-so far (the pool) and a version count. Each trial pulls the weights, trains for T steps on paths
-drawn from its own architecture and the pool, and pushes back the *difference* it made to the
-parameters; the store adds differences, so concurrent trials all land their updates. Buffers
+so far (the pool) and a version count. Each trial pulls the weights, trains for T steps on its
+own architecture's path (optionally mixed with pool paths, ``pool_fraction``), and pushes back
+the *difference* it made to the parameters; the store adds differences, so concurrent trials
+all land their updates. Buffers
 (BatchNorm running statistics) are never pushed: a mix of paths has no meaningful statistics, so
 every evaluation and every export re-estimates them for its own path.
 
@@ -166,8 +167,9 @@ class SharingConfig:
     Attributes:
         steps_per_trial: T, training steps each trial gives the supernet (cost C = N x T).
         pool_fraction: share of a trial's steps spent on paths drawn uniformly from the pool
-            (every architecture trained so far) instead of its own: the supernet keeps training
-            the candidates it will be asked to score, not only the latest (0 = own path only).
+            (every architecture trained so far) instead of its own. 0 (own path only; the
+            trials are the searcher's candidates): on the digits ranking benchmark 0.5 ranked
+            worse (Kendall tau with stand-alone training about 0 against 0.15-0.19 for 0).
         checkpoint_dir: where the store checkpoints the supernet. None: a ``supernet/<store_name>``
             folder beside the trials in the experiment's storage (use an explicit shared folder
             on multi-node clusters with remote storage).
@@ -177,7 +179,7 @@ class SharingConfig:
     """
 
     steps_per_trial: int = 50
-    pool_fraction: float = 0.5
+    pool_fraction: float = 0.0
     checkpoint_dir: str | None = None
     checkpoint_every: int = 10
     store_name: str = "seminas_supernet"
