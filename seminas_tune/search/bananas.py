@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from seminas_tune.search.base import ArchSearcher
+from seminas_tune.search.base import ArchSearcher, searcher_parameters
 from seminas_tune.search.seminas import round_seed
 from seminas_tune.spaces.base import SearchSpace
 
@@ -234,21 +234,8 @@ class BANANASSearcher(ArchSearcher):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        s = self._settings(
-            num_initial=num_initial,
-            num_new=num_new,
-            num_parents=num_parents,
-            mutations_per_parent=mutations_per_parent,
-            num_random=num_random,
-            ensemble_size=ensemble_size,
-            layers=layers,
-            width=width,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            num_threads=num_threads,
-            encoding=encoding,
-        )
+        own = set(searcher_parameters(BANANASSearcher)) - set(searcher_parameters(ArchSearcher))
+        s = self._settings(**{k: v for k, v in locals().items() if k in own})
         positive = ("num_initial", "num_new", "num_parents", "mutations_per_parent", "ensemble_size", "width")
         for name in (*positive, "num_random", "layers", "epochs", "batch_size", "num_threads"):
             v = getattr(s, name)
