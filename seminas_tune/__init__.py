@@ -1,6 +1,7 @@
 """seminas-tune: SemiNAS and friends as Ray Tune searchers, with NAS-Bench and supernet trainables."""
 
 from seminas_tune.search import (
+    BANANASSearcher,
     LocalSearchSearcher,
     NAOSearcher,
     RandomSearcher,
@@ -20,6 +21,7 @@ from seminas_tune.spaces import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BANANASSearcher",
     "CategoricalSpace",
     "LocalSearchSearcher",
     "MobileNetV2Space",

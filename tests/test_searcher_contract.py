@@ -29,6 +29,18 @@ SMALL = {
     ),
     "re": dict(population_size=4, tournament_size=2),
     "local": dict(num_initial=2),
+    "bananas": dict(
+        num_initial=3,
+        num_new=3,
+        num_parents=2,
+        mutations_per_parent=3,
+        num_random=2,
+        ensemble_size=2,
+        layers=1,
+        width=8,
+        epochs=3,
+        batch_size=8,
+    ),
     "random": {},
 }
 

@@ -1,5 +1,6 @@
 """Ray Tune searchers over the package's search spaces."""
 
+from seminas_tune.search.bananas import BANANASSearcher
 from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation, searcher_parameters
 from seminas_tune.search.evolution import RegularizedEvolutionSearcher, SemiNASRESearcher
 from seminas_tune.search.local import LocalSearchSearcher
@@ -14,6 +15,7 @@ SEARCHERS = {
         SemiNASRESearcher,
         RegularizedEvolutionSearcher,
         LocalSearchSearcher,
+        BANANASSearcher,
         RandomSearcher,
     )
 }
@@ -22,6 +24,7 @@ SEARCHERS = {
 __all__ = [
     "SEARCHERS",
     "ArchSearcher",
+    "BANANASSearcher",
     "CheckpointError",
     "LocalSearchSearcher",
     "NAOSearcher",
