@@ -8,6 +8,7 @@ re-scoring of every evaluated architecture on the last snapshot to pick the one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ def run_supernet_search(
 
     ``searcher`` defaults to ``SemiNASSearcher(rescore=SupernetScorer(...))`` with its
     default preset for ``num_trials``; a searcher you pass should carry ``rescore=`` too (its
-    metric/mode/space are the same as here). Raises ValueError on a bad ``mode``.
+    metric/mode/space are the same as here). Without ``sharing.checkpoint_dir`` the supernet is
+    checkpointed to ``<storage>/<name>/supernet/<store_name>``, which the scorer also knows, so a
+    dead store restarts from there. Raises ValueError on a bad ``mode``.
     """
     from ray import tune
 
@@ -74,6 +77,12 @@ def run_supernet_search(
 
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    name = name or sharing.store_name
+    storage = os.path.abspath(storage_path) if storage_path else os.path.expanduser("~/ray_results")
+    if sharing.checkpoint_dir is None:  # the trainable's default, known here to the scorer too
+        sharing = dataclasses.replace(
+            sharing, checkpoint_dir=os.path.join(storage, name, "supernet", sharing.store_name)
+        )
     scorer = SupernetScorer(task, sharing, metric)
     if searcher is None:
         searcher = SemiNASSearcher(
@@ -94,11 +103,7 @@ def run_supernet_search(
             num_samples=num_trials,
             max_concurrent_trials=max_concurrent_trials,
         ),
-        run_config=tune.RunConfig(
-            name=name or sharing.store_name,
-            storage_path=os.path.abspath(storage_path) if storage_path else None,
-            verbose=verbose,
-        ),
+        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=verbose),
     )
     results = tuner.fit()
     archs = [o.arch for o in searcher.observations if o.status == "ok"]
