@@ -344,6 +344,27 @@ class SearcherCore(Searcher):
         )
         self._rescored = new
 
+    # -- batched rounds (SemiNAS, NAO, BANANAS) --------------------------------------------
+    def _round_step(self, num_initial: int, apply: Callable[[Any, int], list]) -> tuple[bool, list | None]:
+        """The common start of a batched searcher's ``_propose``: ``(True, batch)`` for the random
+        start or a finished round, ``(True, None)`` while results, a round or a re-scoring are
+        pending, ``(False, None)`` when the next round may start."""
+        remaining = self.max_queries - self.num_suggested
+        if self.num_suggested < num_initial:
+            return True, self.sample_new(min(num_initial - self.num_suggested, remaining))
+        done, result = self.poll_job()
+        if done:
+            return True, apply(result, remaining)
+        if self.job_running or self._pending or not self.labels_ready():
+            return True, None  # the batch's results are needed first
+        return False, None
+
+    def _start_round(self, fn: Callable, request: Any, apply: Callable[[Any, int], list]) -> list | None:
+        """Start round ``fn(request)``; its batch at once when it ran inline, else None."""
+        self.start_job(fn, request)
+        done, result = self.poll_job()
+        return apply(result, self.max_queries - self.num_suggested) if done else None
+
     # -- what subclasses implement -------------------------------------------------------
     def _propose(self) -> list | None:
         """New architectures to queue, ``[]`` when the space is exhausted, or None to wait

@@ -264,20 +264,13 @@ class BANANASSearcher(ArchSearcher):
         self.history: list[dict] = []
 
     def _propose(self) -> list | None:
-        remaining = self.max_queries - self.num_suggested
-        if self.num_suggested < self.num_initial:
-            return self.sample_new(min(self.num_initial - self.num_suggested, remaining))
-        done, result = self.poll_job()
-        if done:
-            return self._apply(result, remaining)
-        if self.job_running or self._pending:
-            return None  # the batch's results are needed first
-        labeled = self.results()
+        decided, batch = self._round_step(self.num_initial, self._apply)
+        if decided:
+            return batch
+        labeled, size = self.results(), min(self.num_new, self.max_queries - self.num_suggested)
         if len(labeled) < 2:  # nothing to fit yet (failed evaluations): keep exploring at random
-            return self.sample_new(min(self.num_new, remaining))
-        self.start_job(run_bananas_round, self._request(labeled, min(self.num_new, remaining)))
-        done, result = self.poll_job()
-        return self._apply(result, remaining) if done else None
+            return self.sample_new(size)
+        return self._start_round(run_bananas_round, self._request(labeled, size), self._apply)
 
     def _request(self, labeled: list, num_new: int) -> BananasRequest:
         names = "num_parents mutations_per_parent num_random ensemble_size layers width epochs batch_size lr"

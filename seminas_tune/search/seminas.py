@@ -118,28 +118,21 @@ class SemiNASSearcher(ArchSearcher):
         self.history: list[dict] = []
 
     def _propose(self) -> list | None:
-        remaining = self.max_queries - self.num_suggested
-        if self.num_suggested < self.num_initial:
-            return self.sample_new(min(self.num_initial - self.num_suggested, remaining))
-        done, result = self.poll_job()
-        if done:
-            return self._apply(result, remaining)
-        if self.job_running or self._pending or not self.labels_ready():
-            return None  # the batch's results are needed first
-        labeled, batch = self.results(), self._batch(remaining)
+        decided, batch = self._round_step(self.num_initial, self._apply)
+        if decided:
+            return batch
+        labeled, size = self.results(), self._batch(self.max_queries - self.num_suggested)
         if not labeled:  # every evaluation failed: keep exploring at random
-            return self.sample_new(batch)
+            return self.sample_new(size)
         request = controller_request(
             self,
             labeled,
             top_k=self.top_k,
             max_flops=self.max_flops,
-            num_new=batch,
-            num_local=int(round(self.local_fraction * batch)),
+            num_new=size,
+            num_local=int(round(self.local_fraction * size)),
         )
-        self.start_job(run_round, request)
-        done, result = self.poll_job()
-        return self._apply(result, remaining) if done else None
+        return self._start_round(run_round, request, self._apply)
 
     def _batch(self, remaining: int) -> int:
         """Architectures the next iteration proposes."""
