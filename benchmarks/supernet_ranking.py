@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
 
 from seminas_tune.data.images import ImageDataConfig, write_digits_imagefolder
+from seminas_tune.metrics import kendall_tau
 from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask
 from seminas_tune.supernet.sharing import path_schedule
 
@@ -101,7 +101,8 @@ def supernet_scores(task, archs, a, pool_fraction: float) -> tuple[list[list[flo
 
 
 def tau(x, y) -> float:
-    return float(kendalltau(x, y).statistic)
+    t = kendall_tau(x, y)
+    return float("nan") if t is None else t
 
 
 def bootstrap(x, y, n: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -110,8 +111,8 @@ def bootstrap(x, y, n: int = 2000, seed: int = 0) -> tuple[float, float]:
     taus = []
     for _ in range(n):
         idx = rng.integers(len(x), size=len(x))
-        t = kendalltau(x[idx], y[idx]).statistic
-        if np.isfinite(t):
+        t = kendall_tau(x[idx], y[idx])
+        if t is not None:
             taus.append(t)
     return float(np.percentile(taus, 2.5)), float(np.percentile(taus, 97.5))
 

@@ -248,6 +248,13 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def _with_weights(task: SupernetTask, state: dict[str, torch.Tensor], dev: torch.device) -> torch.nn.Module:
+    """``task.build()`` holding a store's weights, on ``dev``."""
+    model = task.build()
+    model.load_state_dict(state)
+    return model.to(dev)
+
+
 def path_schedule(arch: Any, pool: Sequence, steps: int, pool_fraction: float, seed: int) -> list:
     """The path of each of ``steps`` steps: ``arch``, or with probability ``pool_fraction`` a
     pool member drawn uniformly."""
@@ -268,10 +275,8 @@ def run_shared_trial(
         raise ValueError(f"config is not a valid {task.space.name} architecture: {reason}")
     store = get_or_create_store(task, cfg, default_dir)
     dev = device()
-    model = task.build()
     version, state, pool = ray.get(store.pull.remote())
-    model.load_state_dict(state)
-    model.to(dev)
+    model = _with_weights(task, state, dev)
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
     paths = path_schedule(arch, pool, cfg.steps_per_trial, cfg.pool_fraction, zlib.crc32(f"{trial}:{version}".encode()))
     train_metrics = task.train_paths(model, paths, dev)
@@ -311,9 +316,7 @@ def supernet_from_store(task: SupernetTask, sharing: SharingConfig) -> torch.nn.
         LookupError: no store of that name is running and ``sharing.checkpoint_dir`` has no
             checkpoint.
     """
-    model = task.build()
-    model.load_state_dict(ray.get(existing_store(sharing).pull.remote())[1], strict=False)
-    return model
+    return _with_weights(task, ray.get(existing_store(sharing).pull.remote())[1], torch.device("cpu"))
 
 
 @dataclass
@@ -332,9 +335,7 @@ class SupernetScorer:
         store = existing_store(self.sharing)
         version, state = ray.get(store.snapshot.remote())
         dev = device()
-        model = self.task.build()
-        model.load_state_dict(state, strict=False)
-        model.to(dev)
+        model = _with_weights(self.task, state, dev)
         values = [float(self.task.evaluate(model, a, dev)[self.metric]) for a in archs]
         return {"values": values, "snapshot": version}
 

@@ -269,19 +269,26 @@ def save_tts_model(
     return path
 
 
-def load_tts_model(path: str | Path) -> tuple[TTSNet, MelConfig]:
-    """A model saved by :func:`save_tts_model`, in eval mode, and its mel settings."""
-    blob = torch.load(path, map_location="cpu")
+def _model_of(blob: dict) -> tuple[TTSNet, MelConfig]:
     model = TTSNet(TTSModelConfig(**blob["model"]), tuple(blob["arch"]))
     model.load_state_dict(blob["state_dict"])
     return model.eval(), MelConfig(**blob["mel"])
 
 
+def _length_cap(blob: dict) -> dict:
+    # files written before the cap was saved get the defaults
+    return blob.get("length_cap", {"max_frames_per_token": 10.0, "max_decoder_steps": 1000})
+
+
+def load_tts_model(path: str | Path) -> tuple[TTSNet, MelConfig]:
+    """A model saved by :func:`save_tts_model`, in eval mode, and its mel settings."""
+    return _model_of(torch.load(path, map_location="cpu"))
+
+
 def saved_length_cap(path: str | Path) -> dict:
     """``{"max_frames_per_token", "max_decoder_steps"}`` a model was saved with (the defaults
     for files written before the cap was saved)."""
-    blob = torch.load(path, map_location="cpu")
-    return blob.get("length_cap", {"max_frames_per_token": 10.0, "max_decoder_steps": 1000})
+    return _length_cap(torch.load(path, map_location="cpu"))
 
 
 def synthesize_mel(
@@ -305,8 +312,9 @@ def synthesize_to_wav(
 ) -> Path:
     """Synthesise ``text`` with a saved model, within the length cap it was saved with, and
     write a WAV (Griffin-Lim vocoder)."""
-    model, mel_cfg = load_tts_model(model_path)
-    cap = saved_length_cap(model_path)
+    blob = torch.load(model_path, map_location="cpu")  # read once: model, features and cap
+    model, mel_cfg = _model_of(blob)
+    cap = _length_cap(blob)
     mel = synthesize_mel(model, text, stop_threshold, cap["max_frames_per_token"], cap["max_decoder_steps"])
     save_wav(wav_path, MelExtractor(mel_cfg).to_audio(mel, griffin_lim_iters), mel_cfg.sample_rate)
     return Path(wav_path)
