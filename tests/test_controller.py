@@ -8,6 +8,7 @@ import torch
 
 from seminas_tune.controller import ControllerConfig, EPDConfig
 from seminas_tune.controller.epd import EPD
+from seminas_tune.controller.proposals import acquire, predict_heads, tokens_of
 from seminas_tune.controller.trainer import RoundRequest, run_round
 from seminas_tune.spaces import NASBench201Space
 from trainables.nasbench import nasbench101_space
@@ -90,29 +91,87 @@ def test_config_pickled_by_an_earlier_version_gets_the_new_settings():
     assert (restored.cosine, restored.rank_weight, restored.recon_fraction) == (True, 10.0, 0.1)
 
 
-def test_num_local_takes_unseen_neighbours_of_the_best_cells_first():
+def _round(space, archs, scores, **kw):
+    cfg = ControllerConfig(labeled_steps=3, joint_steps=3, batch_size=16, num_threads=1, device="cpu")
+    base = dict(space=space, cfg=cfg, labeled=archs, scores=scores, seen_keys={space.key(a) for a in archs})
+    return run_round(RoundRequest(**{**base, "num_unlabeled": 0, "upsample": 1, "top_k": 5, "num_new": 8, **kw}))
+
+
+def test_local_candidates_come_from_the_best_cells_neighbourhood():
     space = NASBench201Space()
     rng = np.random.default_rng(2)
     archs = [space.sample(rng) for _ in range(30)]
     scores = rng.random(30)
-    cfg = ControllerConfig(labeled_steps=3, joint_steps=0, batch_size=16, num_threads=1, device="cpu")
     seen = {space.key(a) for a in archs}
-    res = run_round(
-        RoundRequest(
-            space=space,
-            cfg=cfg,
-            labeled=archs,
-            scores=scores,
-            seen_keys=seen,
-            num_unlabeled=0,
-            upsample=1,
-            top_k=5,
-            num_new=8,
-            num_local=3,
-        )
-    )
+    # Only neighbour candidates, fewer than the best cell has (24): all come from its neighbourhood.
+    res = _round(space, archs, scores, num_local=12, num_ascent=0)
     best = {space.key(a) for a in space.neighbours(archs[int(np.argmax(scores))])}
     keys = [space.key(a) for a in res.new_archs]
-    assert res.info["local"] == 3 and len(keys) == len(set(keys)) == 8
-    assert set(keys[:3]) <= best - seen, "the local share must come from the best cell's neighbourhood"
-    assert not set(keys) & seen
+    assert res.info["chosen"] == {"local": 8} and len(keys) == len(set(keys)) == 8
+    assert set(keys) <= best - seen, "the local candidates must come from the best cell's neighbourhood"
+
+
+def test_every_source_feeds_one_ranked_batch():
+    space = NASBench201Space()
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(30)]
+    res = _round(
+        space,
+        archs,
+        rng.random(30),
+        num_unlabeled=200,
+        num_local=20,
+        num_ascent=20,
+        num_pool=20,
+        heads=4,
+        acquisition="its",
+    )
+    assert sum(res.info["chosen"].values()) == 8 and set(res.info["chosen"]) == {"local", "ascent", "pool"}
+    keys = [space.key(a) for a in res.new_archs]
+    assert len(set(keys)) == 8 and not set(keys) & {space.key(a) for a in archs}
+    again = _round(space, archs, rng.random(30), num_local=20, num_ascent=20, heads=4, state=res.state)
+    assert len(again.new_archs) == 8, "the ensemble's state warm-starts the next round"
+
+
+def test_ensemble_heads_disagree_most_where_there_is_no_data():
+    """Bootstrap-trained heads: their spread on the cells they were trained on is smaller than
+    on random unseen cells (NB-201 space; the labels are generated)."""
+    space = NASBench201Space()
+    rng = np.random.default_rng(4)
+    archs = [space.sample(rng) for _ in range(12)]
+    scores = np.array([float(sum(space.encode(a))) for a in archs])  # a generated, learnable label
+    cfg = ControllerConfig(labeled_steps=60, joint_steps=0, batch_size=16, num_threads=1, device="cpu")
+    res = _round(space, archs, scores, num_new=0, heads=5, cfg=cfg)
+    model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), EPDConfig(), heads=5)
+    model.load_state_dict(res.state["model"])
+    far = [a for a in (space.sample(rng) for _ in range(400)) if space.key(a) not in {space.key(b) for b in archs}]
+    seen_spread = predict_heads(model, tokens_of(space, archs, "cpu")).std(dim=1).mean()
+    far_spread = predict_heads(model, tokens_of(space, far, "cpu")).std(dim=1).mean()
+    assert float(seen_spread) > 0 and float(far_spread) > float(seen_spread)
+    assert torch.allclose(
+        model.predict(tokens_of(space, far, "cpu")),
+        predict_heads(model, tokens_of(space, far, "cpu")).mean(1),
+        atol=1e-5,
+    )
+
+
+def test_thompson_acquisition_explores_only_where_the_heads_disagree():
+    rng = np.random.default_rng(0)
+    agree = torch.tensor([[3.0] * 4, [2.0] * 4, [1.0] * 4])
+    assert acquire(agree, "its", rng) == [0, 1, 2] == acquire(agree, "mean", rng)
+    unsure = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, -3.0, 3.0, -3.0]])  # same mean, wide spread
+    firsts = {acquire(unsure, "its", np.random.default_rng(s))[0] for s in range(20)}
+    assert firsts == {0, 1}
+    with pytest.raises(ValueError, match="acquisition must be one of"):
+        RoundRequest(
+            space=None,
+            cfg=ControllerConfig(),
+            labeled=[],
+            scores=np.zeros(0),
+            seen_keys=set(),
+            num_unlabeled=0,
+            upsample=1,
+            top_k=1,
+            num_new=1,
+            acquisition="ucb",
+        )

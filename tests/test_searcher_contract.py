@@ -141,10 +141,8 @@ def test_arguments_are_keyword_only_and_shared_ones_written_once():
 
 def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     s = SEARCHERS["seminas"](max_queries=300)
-    assert (s.num_initial, s.num_new, s.new_fraction, s.local_fraction, s.num_unlabeled) == (40, 30, 0.25, 0.25, 2000)
-    assert (s.controller.labeled_steps, s.controller.joint_steps) == (20, 20)
-    small = SEARCHERS["seminas"](max_queries=50)
-    assert small.num_initial == 10 and small.num_new == 7, "a small budget starts from a fifth of it"
+    assert s.ensemble > 1 and s.acquisition == "its" and min(s.local_candidates, s.pool_candidates) > 0
+    assert s.num_unlabeled > 0 and s.controller.schedule == "fast"
     assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
     paper = SEARCHERS["seminas"](max_queries=300, preset="paper")
     assert (paper.num_initial, paper.num_new, paper.num_unlabeled, paper.controller.schedule) == (
@@ -153,6 +151,7 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
         10_000,
         "reference",
     )
+    assert (paper.ensemble, paper.acquisition, paper.ascent_candidates, paper.local_candidates) == (1, "mean", 1, 0)
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re = SEARCHERS["seminas_re"](max_queries=300)
     assert (re.population_size, re.children_per_step, re.evals_per_step) == (50, 1000, 100)
@@ -196,5 +195,7 @@ def test_new_fraction_grows_the_batches(fraction, sizes):
     assert [b - a for a, b in zip(starts, [*starts[1:], 34])] == sizes
     with pytest.raises(ValueError, match="new_fraction"):
         make("seminas", new_fraction=-1)
-    with pytest.raises(ValueError, match="local_fraction must be a number in"):
-        make("nao", local_fraction=2)
+    with pytest.raises(ValueError, match="local_candidates must be a number in"):
+        make("nao", local_candidates=-1)
+    with pytest.raises(ValueError, match="acquisition must be one of"):
+        make("seminas", acquisition="ucb")

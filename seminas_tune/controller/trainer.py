@@ -18,6 +18,17 @@ import numpy as np
 import torch
 
 from seminas_tune.controller.epd import EPD, EPDConfig
+from seminas_tune.controller.proposals import (
+    ACQUISITIONS,
+    acquire,
+    ascend,
+    best_of,
+    neighbours_of_best,
+    predict,
+    predict_heads,
+    sample_unlabeled,
+)
+from seminas_tune.controller.proposals import tokens_of as _tokens
 
 
 @dataclass
@@ -105,17 +116,23 @@ class RoundRequest:
         num_unlabeled: M, random architectures to pseudo-label (0 for NAO).
         upsample: how many times the labeled set is repeated beside the pseudo-labeled one.
         top_k: K seeds for gradient ascent.
-        num_new: architectures to generate (0: train only).
+        num_new: architectures to propose (0: train only).
         candidates: architectures to score with the trained predictor (SemiNAS-RE).
         max_flops: optional bound; generated architectures above it are discarded.
         state: previous model and optimiser state, or None for a fresh controller.
         seed: seeds this round's sampling, batching and initialisation.
         max_step_size: gradient-ascent step sizes tried are 1, 2, ... up to this.
-        num_local: of the ``num_new``, how many are the best-predicted unseen neighbours (edit
-            distance 1) of the best evaluated architectures, before gradient ascent proposes the rest.
-        fill_pool: when ascent finds fewer than ``num_new``, the rest are the best-predicted
-            unseen members of a pool of this many: the pseudo-labeled set (none for NAO)
-            topped up with fresh random members.
+        num_ascent: candidates decoded by gradient ascent (None: ``num_new``, the paper).
+        num_local: candidates from the unseen neighbours (edit distance 1) of the best evaluated
+            architectures (0: none, the paper).
+        num_pool: candidates from the best-predicted unseen pseudo-labeled architectures.
+        heads: predictor ensemble size (1: the paper's single predictor). Each head sees the
+            evaluated architectures with its own bootstrap weights (Poisson(1)) and learns its
+            own pseudo-labels.
+        acquisition: how the candidates are ranked (:func:`~seminas_tune.controller.proposals.acquire`).
+        fill_pool: when the candidates are fewer than ``num_new``, the rest are the
+            best-predicted unseen members of a pool of this many: the pseudo-labeled set (none
+            for NAO) topped up with fresh random members.
     """
 
     space: Any
@@ -132,16 +149,28 @@ class RoundRequest:
     state: dict | None = None
     seed: int = 0
     max_step_size: float = 20.0
+    num_ascent: int | None = None
     num_local: int = 0
+    num_pool: int = 0
+    heads: int = 1
+    acquisition: str = "mean"
     fill_pool: int = 10_000
+
+    def __post_init__(self):
+        if self.acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {self.acquisition!r}")
 
 
 @dataclass
 class RoundResult:
+    """``candidate_scores``: the predicted metric of ``RoundRequest.candidates`` (the heads'
+    mean); ``candidate_order``: their indices ranked by the request's acquisition, best first."""
+
     new_archs: list
     candidate_scores: np.ndarray
     state: dict
     info: dict
+    candidate_order: list = field(default_factory=list)
 
 
 def _device(cfg: ControllerConfig) -> torch.device:
@@ -153,14 +182,15 @@ def _device(cfg: ControllerConfig) -> torch.device:
 def _train(
     model: EPD,
     opt,
-    tokens: torch.Tensor,
-    targets: torch.Tensor,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
     steps: int,
     batch: int,
     cfg: ControllerConfig,
     gen: torch.Generator,
 ) -> float:
-    """``steps`` optimiser steps over shuffled epochs of (tokens, targets); returns last loss."""
+    """``steps`` optimiser steps over shuffled epochs of (tokens, targets, per-head weights or
+    None); returns the last loss."""
+    tokens, targets, weights = data
     model.train()
     n = tokens.shape[0]
     loss_val, done = float("nan"), 0
@@ -172,7 +202,10 @@ def _train(
             if cfg.cosine:
                 for g, lr in zip(opt.param_groups, base_lr):
                     g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done / steps))
-            loss, _, _ = model.loss(tokens[idx], targets[idx], cfg.trade_off, cfg.rank_weight, cfg.recon_fraction)
+            w = None if weights is None else weights[idx]
+            loss, _, _ = model.loss(
+                tokens[idx], targets[idx], cfg.trade_off, cfg.rank_weight, cfg.recon_fraction, weights=w
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -192,103 +225,6 @@ def _steps(cfg: ControllerConfig, n: int, phase: int) -> tuple[int, int]:
     return (cfg.labeled_steps, cfg.joint_steps)[phase], cfg.batch_size
 
 
-def _tokens(space, archs: list, device) -> torch.Tensor:
-    return torch.tensor([space.encode(a) for a in archs], dtype=torch.long, device=device)
-
-
-@torch.no_grad()
-def predict(model: EPD, tokens: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model.predict(tokens[i : i + batch]) for i in range(0, tokens.shape[0], batch)])
-
-
-def sample_unlabeled(space, rng: np.random.Generator, n: int, exclude: set) -> list:
-    """Up to ``n`` random members with distinct keys outside ``exclude``."""
-    out, keys = [], set(exclude)
-    for _ in range(n * 3):
-        if len(out) >= n:
-            break
-        a = space.sample(rng)
-        k = space.key(a)
-        if k not in keys:
-            keys.add(k)
-            out.append(a)
-    return out
-
-
-def _fits(space, arch, max_flops: float | None) -> bool:
-    """Whether ``arch`` is within the FLOPs bound (always, without one)."""
-    return max_flops is None or space.flops(arch) <= max_flops
-
-
-def generate(
-    model: EPD, space, seeds: torch.Tensor, num_new: int, seen: set, max_flops: float | None, max_step: float
-) -> tuple[list, float]:
-    """Gradient ascent from seed token sequences with step sizes 1, 2, 3, ... until
-    ``num_new`` new valid architectures decode; returns (archs, last step size)."""
-    model.eval()
-    states = model.encode(seeds).detach().requires_grad_(True)
-    with torch.enable_grad():
-        model.predict_from_states(states).sum().backward()
-    grad = states.grad.detach()
-    new, keys, eta = [], set(seen), 0.0
-    while len(new) < num_new and eta < max_step:
-        eta += 1.0
-        moved = torch.nn.functional.normalize(states.detach() + eta * grad, dim=-1)
-        for row in model.greedy_decode(moved).cpu().tolist():
-            arch = space.decode(row)
-            if arch is None:
-                continue
-            k = space.key(arch)
-            if k in keys or not _fits(space, arch, max_flops):
-                continue
-            keys.add(k)
-            new.append(arch)
-            if len(new) >= num_new:
-                break
-    return new, eta
-
-
-def _best_predicted(
-    model: EPD, space, req: RoundRequest, rng: np.random.Generator, pool: list, pred: torch.Tensor, taken: list, dev
-) -> list:
-    """Top-up: best-predicted unseen members of ``pool`` grown with fresh random members to
-    ``req.fill_pool``, so SemiNAS's small pseudo-labeled set does not narrow its choice."""
-    more = sample_unlabeled(space, rng, req.fill_pool - len(pool), set(req.seen_keys) | {space.key(a) for a in pool})
-    if more:
-        pool = list(pool) + more
-        pred = torch.cat([pred.to(dev), predict(model, _tokens(space, more, dev))])
-    skip = set(req.seen_keys) | {space.key(a) for a in taken}
-    out = []
-    for i in torch.argsort(pred, descending=True).cpu().tolist():
-        if len(taken) + len(out) >= req.num_new:
-            break
-        a = pool[i]
-        if space.key(a) in skip or not _fits(space, a, req.max_flops):
-            continue
-        skip.add(space.key(a))
-        out.append(a)
-    return out
-
-
-def _best_neighbours(model: EPD, space, req: RoundRequest, dev) -> list:
-    """Up to ``req.num_local`` unseen neighbours of the best evaluated architectures, best
-    predicted first (the neighbourhoods of the best few, widened until there are enough)."""
-    seen, pool = set(req.seen_keys), []
-    for i in np.argsort(-np.asarray(req.scores), kind="stable"):
-        if len(pool) >= 4 * req.num_local:
-            break
-        for a in space.neighbours(req.labeled[i]):
-            k = space.key(a)
-            if k not in seen and _fits(space, a, req.max_flops):
-                seen.add(k)
-                pool.append(a)
-    if not pool:
-        return []
-    pred = predict(model, _tokens(space, pool, dev))
-    return [pool[i] for i in torch.argsort(pred, descending=True)[: req.num_local].cpu().tolist()]
-
-
 def run_round(req: RoundRequest) -> RoundResult:
     """One SemiNAS (or NAO, with ``num_unlabeled=0``) controller round."""
     t0 = time.perf_counter()
@@ -299,7 +235,7 @@ def run_round(req: RoundRequest) -> RoundResult:
     torch.manual_seed(req.seed)
     rng = np.random.default_rng(req.seed)
     space = req.space
-    model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), cfg.epd).to(dev)
+    model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), cfg.epd, heads=req.heads).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if req.state is not None:
         model.load_state_dict(req.state["model"])
@@ -309,60 +245,82 @@ def run_round(req: RoundRequest) -> RoundResult:
     mu, sd = float(scores.mean()), float(scores.std()) or 1.0
     x_lab = _tokens(space, req.labeled, dev)
     y_lab = torch.tensor((scores - mu) / sd, dtype=torch.float32, device=dev)
+    # Bootstrap weights make the heads of an ensemble disagree where the data is thin.
+    w_lab = None
+    if req.heads > 1:
+        w_lab = torch.poisson(torch.ones(len(req.labeled), req.heads), generator=gen).to(dev)
     steps, batch = _steps(cfg, len(req.labeled), 0)
     info: dict[str, Any] = {"labeled": len(req.labeled)}
     if req.state is not None:
         info.update(_heldout_tau(model, space, req, scores, dev))
-    info["loss_labeled"] = _train(model, opt, x_lab, y_lab, steps, batch, cfg, gen)
+    info["loss_labeled"] = _train(model, opt, (x_lab, y_lab, w_lab), steps, batch, cfg, gen)
 
-    pool_archs, pool_pred = list(req.labeled), y_lab
+    unl: list = []
     if req.num_unlabeled > 0:
         seen = set(req.seen_keys) | {space.key(a) for a in req.labeled}
         unl = sample_unlabeled(space, rng, req.num_unlabeled, seen)
         x_unl = _tokens(space, unl, dev)
-        y_unl = predict(model, x_unl)
+        y_unl = predict_heads(model, x_unl)  # each head learns its own pseudo-labels
         x = torch.cat([x_lab.repeat(req.upsample, 1), x_unl])
-        y = torch.cat([y_lab.repeat(req.upsample), y_unl])
+        y = torch.cat([y_lab[:, None].expand(-1, req.heads).repeat(req.upsample, 1), y_unl])
+        w = None if w_lab is None else torch.cat([w_lab.repeat(req.upsample, 1), torch.ones_like(y_unl)])
         steps, batch = _steps(cfg, x.shape[0], 1)
-        info["loss_joint"] = _train(model, opt, x, y, steps, batch, cfg, gen)
-        # Seeds ranked by the *final* predictor, not the stale pseudo-labels.
-        pool_archs = pool_archs + unl
-        pool_pred = torch.cat([y_lab, predict(model, x_unl)])
+        info["loss_joint"] = _train(model, opt, (x, y, w), steps, batch, cfg, gen)
         info["pseudo_labeled"] = len(unl)
     info["train_s"] = time.perf_counter() - t0
 
-    new: list = []
-    if req.num_local > 0:
-        new = _best_neighbours(model, space, req, dev)
-        info["local"] = len(new)
-    if req.num_new > len(new):
-        top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
-        seeds = _tokens(space, [pool_archs[i] for i in top], dev)
-        ascended, info["step_size"] = generate(
-            model,
-            space,
-            seeds,
-            req.num_new - len(new),
-            set(req.seen_keys) | {space.key(a) for a in new},
-            req.max_flops,
-            req.max_step_size,
-        )
-        new += ascended
-        info["generated"] = len(ascended)
-        if len(new) < req.num_new:
-            new += _best_predicted(
-                model, space, req, rng, pool_archs[len(req.labeled) :], pool_pred[len(req.labeled) :], new, dev
-            )
-    cand_scores = np.zeros(0)
+    new = _proposals(model, req, unl, y_lab, rng, dev, info) if req.num_new > 0 else []
+    cand_scores, cand_order = np.zeros(0), []
     if req.candidates:
-        cand_scores = predict(model, _tokens(space, req.candidates, dev)).cpu().numpy() * sd + mu
+        heads = predict_heads(model, _tokens(space, req.candidates, dev))
+        cand_scores = heads.mean(dim=-1).cpu().numpy() * sd + mu
+        cand_order = acquire(heads, req.acquisition, rng)
     info["total_s"] = time.perf_counter() - t0
     state = {
         "model": {k: v.cpu() for k, v in model.state_dict().items()},
         "opt": _cpu(opt.state_dict()),
         "labeled": len(req.labeled),
     }
-    return RoundResult(new, cand_scores, state, info)
+    return RoundResult(new, cand_scores, state, info, cand_order)
+
+
+def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rng, dev, info: dict) -> list:
+    """The round's ``num_new`` architectures: candidates from gradient ascent, the best cells'
+    neighbours and the pseudo-labeled set, ranked by ``req.acquisition``; topped up with the
+    best-predicted members of a wider random pool when they are too few."""
+    space, seen = req.space, set(req.seen_keys)
+    # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
+    unl_pred = predict(model, _tokens(space, unl, dev)) if unl else torch.zeros(0, device=dev)
+    sources: dict[str, list] = {}
+    if req.num_local > 0:
+        sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
+        seen |= {space.key(a) for a in sources["local"]}
+    num_ascent = req.num_new if req.num_ascent is None else req.num_ascent
+    if num_ascent > 0:
+        pool_archs, pool_pred = list(req.labeled) + unl, torch.cat([y_lab, unl_pred])
+        top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
+        seeds = _tokens(space, [pool_archs[i] for i in top], dev)
+        sources["ascent"], info["step_size"] = ascend(
+            model, space, seeds, num_ascent, seen, req.max_flops, req.max_step_size
+        )
+        seen |= {space.key(a) for a in sources["ascent"]}
+        info["generated"] = len(sources["ascent"])
+    if req.num_pool > 0 and unl:
+        sources["pool"] = best_of(unl, unl_pred, req.num_pool, seen, space, req.max_flops)
+    cands = [a for archs in sources.values() for a in archs]
+    origin = [name for name, archs in sources.items() for _ in archs]
+    new: list = []
+    if cands:
+        order = acquire(predict_heads(model, _tokens(space, cands, dev)), req.acquisition, rng)[: req.num_new]
+        new = [cands[i] for i in order]
+        info["chosen"] = {name: sum(origin[i] == name for i in order) for name in sources}
+    if len(new) < req.num_new:
+        more = sample_unlabeled(space, rng, req.fill_pool - len(unl), set(req.seen_keys) | {space.key(a) for a in unl})
+        pool = unl + more
+        pred = torch.cat([unl_pred, predict(model, _tokens(space, more, dev))]) if more else unl_pred
+        taken = set(req.seen_keys) | {space.key(a) for a in cands}
+        new += best_of(pool, pred, req.num_new - len(new), taken, space, req.max_flops)
+    return new
 
 
 def _threads(cfg: ControllerConfig) -> int:

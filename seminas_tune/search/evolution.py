@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from seminas_tune.controller.proposals import ACQUISITIONS
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
-from seminas_tune.search.base import ArchSearcher
+from seminas_tune.search.base import ArchSearcher, searcher_parameters
 from seminas_tune.search.seminas import controller_request
 
 
@@ -84,7 +83,8 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         children_per_step: children scored per step.
         evals_per_step: best-predicted children evaluated per step (and labels between
             predictor retrainings).
-        num_unlabeled, upsample, controller: as for :class:`SemiNASSearcher`.
+        num_unlabeled, upsample, ensemble, acquisition, controller: as for
+            :class:`~seminas_tune.search.seminas.SemiNASSearcher`; the acquisition ranks the children.
     """
 
     short_name = "seminas_re"
@@ -97,17 +97,14 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         evals_per_step: int | None = None,
         num_unlabeled: int | None = None,
         upsample: int | None = None,
+        ensemble: int | None = None,
+        acquisition: str | None = None,
         controller: ControllerConfig | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        s = self._settings(
-            children_per_step=children_per_step,
-            evals_per_step=evals_per_step,
-            num_unlabeled=num_unlabeled,
-            upsample=upsample,
-            controller=controller,
-        )
+        own = set(searcher_parameters(SemiNASRESearcher)) - set(searcher_parameters(RegularizedEvolutionSearcher))
+        s = self._settings(**{k: v for k, v in locals().items() if k in own})
         children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(
@@ -117,6 +114,12 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.evals_per_step = evals_per_step
         self.num_unlabeled = s.num_unlabeled
         self.upsample = s.upsample
+        if not isinstance(s.ensemble, int) or s.ensemble < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {s.ensemble!r}")
+        if s.acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {s.acquisition!r}")
+        self.ensemble = s.ensemble
+        self.acquisition = s.acquisition
         self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
@@ -151,7 +154,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
     def _apply(self, result: RoundResult) -> list:
         self.controller_state = result.state
         self.iteration += 1
-        order = np.argsort(-result.candidate_scores, kind="stable")
+        order = result.candidate_order
         remaining = self.max_queries - self.num_suggested
         best = [self._children[i] for i in order[: min(self.evals_per_step, remaining)]]
         self._children = []

@@ -35,19 +35,26 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
             num_new=100,
             new_fraction=0.0,
             upsample=10,
-            local_fraction=0.0,
+            ascent_candidates=1.0,
+            local_candidates=0.0,
+            pool_candidates=0.0,
+            ensemble=1,
+            acquisition="mean",
             controller=ControllerConfig(schedule="reference"),
         )
-    initial = min(40, max(8, budget // 5))
     return dict(
-        num_initial=initial,
+        num_initial=10,
         num_unlabeled=2_000,
         top_k=100,
-        num_new=min(30, max(4, 3 * initial // 4)),
-        new_fraction=0.25,
+        num_new=10,
+        new_fraction=0.1,
         upsample=10,
-        local_fraction=0.25,
-        controller=ControllerConfig(labeled_steps=20, joint_steps=20),
+        ascent_candidates=3.0,
+        local_candidates=10.0,
+        pool_candidates=3.0,
+        ensemble=5,
+        acquisition="its",
+        controller=ControllerConfig(labeled_steps=60, joint_steps=20),
     )
 
 
@@ -67,6 +74,8 @@ def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
             evals_per_step=10,
             num_unlabeled=10_000,
             upsample=10,
+            ensemble=1,
+            acquisition="mean",
             controller=ControllerConfig(schedule="reference"),
         )
     return dict(
@@ -75,6 +84,8 @@ def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
         evals_per_step=min(100, max(5, budget // 3)),
         num_unlabeled=2_000,
         upsample=10,
+        ensemble=1,
+        acquisition="mean",
         controller=ControllerConfig(labeled_steps=15, joint_steps=15, batch_size=128),
     )
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from seminas_tune.controller.proposals import ACQUISITIONS
 from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, RoundResult, run_round
-from seminas_tune.search.base import ArchSearcher
+from seminas_tune.search.base import ArchSearcher, searcher_parameters
 
 
 def round_seed(seed: int, iteration: int) -> int:
@@ -17,7 +18,8 @@ def round_seed(seed: int, iteration: int) -> int:
 
 def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
     """The next controller round of a predictor-driven searcher (which holds ``controller``,
-    ``num_unlabeled``, ``upsample``, ``controller_state`` and ``iteration``)."""
+    ``num_unlabeled``, ``upsample``, ``ensemble``, ``acquisition``, ``controller_state`` and
+    ``iteration``)."""
     return RoundRequest(
         space=searcher.space,
         cfg=searcher.controller,
@@ -28,6 +30,8 @@ def controller_request(searcher: Any, labeled: list, **round_args: Any) -> Round
         upsample=searcher.upsample,
         state=searcher.controller_state,
         seed=round_seed(searcher.seed, searcher.iteration),
+        heads=searcher.ensemble,
+        acquisition=searcher.acquisition,
         **round_args,
     )
 
@@ -57,15 +61,22 @@ class SemiNASSearcher(ArchSearcher):
             evaluated so far)``: small early batches feed the predictor back often, later ones
             keep the number of controller trainings (the cost) logarithmic in the budget.
         upsample: repeats of the evaluated set beside the pseudo-labeled set (paper: 10).
-        local_fraction: share of each iteration's batch taken from the unseen neighbours (edit
-            distance 1) of the best evaluated architectures, best predicted first; gradient
-            ascent proposes the rest (0: the paper's pure ascent).
+        ascent_candidates: candidates decoded by gradient ascent, as a multiple of the batch
+            (paper: 1, the batch is the decodes).
+        local_candidates: candidates from the unseen neighbours (edit distance 1) of the best
+            evaluated architectures, as a multiple of the batch (paper: 0).
+        pool_candidates: candidates from the best-predicted pseudo-labeled architectures, as a
+            multiple of the batch (paper: 0).
+        ensemble: predictor heads on the controller's encoder, each trained with its own
+            bootstrap weights (paper: 1).
+        acquisition: how the candidates are ranked into the batch: ``"mean"`` (the ensemble's
+            mean prediction) or ``"its"`` (independent Thompson sampling from N(mean, spread)).
         controller: controller model and training settings.
 
-    When gradient ascent cannot find ``num_new`` new valid architectures (a table-restricted
-    space has few members near any point), the batch is topped up with the best-predicted
-    unseen architectures of the pseudo-labeled set grown with random ones to
-    ``RoundRequest.fill_pool`` (10,000), then at random; the counts are in ``history``.
+    When the candidates are fewer than the batch (a table-restricted space has few members
+    near any point), it is topped up with the best-predicted unseen architectures of the
+    pseudo-labeled set grown with random ones to ``RoundRequest.fill_pool`` (10,000), then at
+    random; the counts are in ``history``.
     """
 
     short_name = "seminas"
@@ -80,38 +91,45 @@ class SemiNASSearcher(ArchSearcher):
         num_new: int | None = None,
         new_fraction: float | None = None,
         upsample: int | None = None,
-        local_fraction: float | None = None,
+        ascent_candidates: float | None = None,
+        local_candidates: float | None = None,
+        pool_candidates: float | None = None,
+        ensemble: int | None = None,
+        acquisition: str | None = None,
         controller: ControllerConfig | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        s = self._settings(
-            num_initial=num_initial,
-            num_unlabeled=num_unlabeled,
-            top_k=top_k,
-            num_new=num_new,
-            new_fraction=new_fraction,
-            upsample=upsample,
-            local_fraction=local_fraction,
-            controller=controller,
-        )
-        for name in ("num_initial", "top_k", "num_new", "upsample"):
+        own = set(searcher_parameters(SemiNASSearcher)) - set(searcher_parameters(ArchSearcher))
+        s = self._settings(**{k: v for k, v in locals().items() if k in own})
+        for name in ("num_initial", "top_k", "num_new", "upsample", "ensemble"):
             v = getattr(s, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(s.num_unlabeled, int) or s.num_unlabeled < 0:
             raise ValueError(f"num_unlabeled must be a non-negative integer, got {s.num_unlabeled!r}")
-        for name, hi in (("new_fraction", 10), ("local_fraction", 1)):
+        for name, hi in (
+            ("new_fraction", 10),
+            ("ascent_candidates", 100),
+            ("local_candidates", 100),
+            ("pool_candidates", 100),
+        ):
             v = getattr(s, name)
             if not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise ValueError(f"{name} must be a number in [0, {hi}], got {v!r}")
+        if s.acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {s.acquisition!r}")
         self.num_initial = s.num_initial
         self.num_unlabeled = s.num_unlabeled
         self.top_k = s.top_k
         self.num_new = s.num_new
         self.new_fraction = float(s.new_fraction)
         self.upsample = s.upsample
-        self.local_fraction = float(s.local_fraction)
+        self.ascent_candidates = float(s.ascent_candidates)
+        self.local_candidates = float(s.local_candidates)
+        self.pool_candidates = float(s.pool_candidates)
+        self.ensemble = s.ensemble
+        self.acquisition = s.acquisition
         self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
@@ -130,7 +148,9 @@ class SemiNASSearcher(ArchSearcher):
             top_k=self.top_k,
             max_flops=self.max_flops,
             num_new=size,
-            num_local=int(round(self.local_fraction * size)),
+            num_ascent=int(round(self.ascent_candidates * size)),
+            num_local=int(round(self.local_candidates * size)),
+            num_pool=int(round(self.pool_candidates * size)),
         )
         return self._start_round(run_round, request, self._apply)
 
