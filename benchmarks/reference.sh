@@ -10,11 +10,8 @@ cd "$(dirname "$0")/.."
 which=${1:-all}
 shift || true
 
-# Our searchers run with their default preset (seminas_tune/search/presets.py). At these budgets
-# it is the setting these runs were made with: SemiNAS and NAO start from 40 random cells and
-# propose 30, then a quarter of what they have evaluated, per round, a quarter of each batch from
-# the best cells' neighbours; 2,000 pseudo-labels for SemiNAS; a 20 + 20-step controller schedule;
-# SemiNAS (RE) scores 1,000 children per step and evaluates the best 100.
+# Our searchers run with their default preset; its settings live only in
+# seminas_tune/search/presets.py (the harness records what each unit ran with in its meta file).
 algorithms=seminas,re,nao,seminas_re,local,random,basic,optuna,hyperopt,nevergrad
 
 bench() {

@@ -208,33 +208,25 @@ def test_tune_builtins_installed_by_the_compare_extra_run_a_unit(alg):
     assert meta["n_valid"] == 20 and meta["stop_reason"] == "budget" and meta["final_regret"] >= 0
 
 
-def test_goal_lines_judge_seminas_against_the_field():
-    """Generated curves (two seeds each): SemiNAS lowest at 100 but within RE's interval at 300."""
+def test_goal_lines_judge_seminas_against_the_best_other_searcher_paired_by_seed():
+    """Generated curves (three seeds each): SemiNAS clear of RE at 100; lowest but not clear at
+    300, where one seed of RE beats it; its own variants (seminas@...) are not the field."""
     grid = np.arange(1, 1001)
-    curves = {
-        ("seminas", 0): 0.010 / grid,
-        ("seminas", 1): 0.012 / grid,
-        ("re", 0): 0.020 / grid,
-        ("re", 1): 0.024 / grid,
-        ("random", 0): 0.030 / np.sqrt(grid),
-        ("random", 1): 0.030 / np.sqrt(grid),
-    }
-    curves[("re", 0)][299:] = curves[("seminas", 0)][299:]
-    hits = {
-        ("seminas", 0): 40.0,
-        ("seminas", 1): 60.0,
-        ("re", 0): 45.0,
-        ("re", 1): math.inf,
-        ("random", 0): 30.0,
-        ("random", 1): 20.0,
-    }
-    text = "\n".join(B.goal_lines(curves, hits, ["seminas", "re", "random"], [100, 300, 1000]))
-    assert "| 100 | seminas 0.011 | 0.011 +- 0.001 | 0.022 +- 0.002 | yes | yes |" in text
+    curves = {("seminas", s): c / grid for s, c in enumerate((0.010, 0.012, 0.011))}
+    curves |= {("re", s): c / grid for s, c in enumerate((0.020, 0.024, 0.022))}
+    curves |= {("random", s): 0.030 / np.sqrt(grid) for s in range(3)}
+    curves |= {("seminas@x", s): 0.001 / grid for s in range(3)}
+    curves[("re", 0)][299:] = 0.005 / grid[299:]
+    hits = {("seminas", 0): 40.0, ("seminas", 1): 60.0, ("seminas", 2): 50.0, ("re", 0): 45.0}
+    hits |= {("re", 1): math.inf, ("re", 2): 70.0, ("random", 0): 30.0, ("random", 1): 20.0, ("random", 2): 25.0}
+    hits |= {("seminas@x", s): 1.0 for s in range(3)}
+    text = "\n".join(B.goal_lines(curves, hits, ["seminas", "re", "random", "seminas@x"], [100, 300, 1000]))
+    assert "| 100 | seminas 0.011 | 0.011 +- 0.001 | re 0.022 +- 0.001 | -0.011 +- 0.001 (3) | yes | yes |" in text
     row300 = [ln for ln in text.splitlines() if ln.startswith("| 300 |")][0]
-    assert row300.endswith("| yes | no |")
+    assert row300.startswith("| 300 | seminas ") and row300.endswith("| yes | no |")
     assert "SemiNAS 50; fewest: random 25." in text
     assert "SemiNAS at 300 queries 0.004 pp against RE at 1000 0.002 pp: worse." in text
-    assert B.goal_lines(curves, hits, ["seminas", "random"], [100]) == []
+    assert B.goal_lines(curves, hits, ["seminas", "seminas@x"], [100]) == []
 
 
 def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):

@@ -236,7 +236,7 @@ def run_round(req: RoundRequest) -> RoundResult:
     rng = np.random.default_rng(req.seed)
     space = req.space
     model = EPD(space.vocab_size, torch.as_tensor(space.token_mask()), cfg.epd, heads=req.heads).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     if req.state is not None:
         model.load_state_dict(req.state["model"])
         opt.load_state_dict(req.state["opt"])

@@ -1,13 +1,12 @@
 """Searcher settings by preset: the one place the constructors, the CLI and the harness read.
 
-- ``"default"``: the schedule that is best across the tables we have (NB101-30k, NB-201
-  CIFAR-10/100, ImageNet16-120), sized from the query budget. For budgets of 200 and more it is
-  the reference runs' setting (``benchmarks/reference.sh``): 40 random architectures, then
-  batches of 30 growing to a quarter of what was evaluated, a quarter of each batch from the best
-  architectures' neighbours, 2,000 pseudo-labels and a short controller schedule. Smaller budgets
-  start from a fifth of the budget: at 100 queries that beat the fixed 40 + 30 on NB101-30k,
-  NB-201 CIFAR-100 and ImageNet16-120 over 20 seeds
-  (``benchmarks/results/preset_budget100/summary.md``).
+- ``"default"``: one setting for every space and budget, chosen because it is best across the
+  tables we have (NB-201 CIFAR-10/100, ImageNet16-120, NB101-30k;
+  ``benchmarks/results/seminas_default/``). SemiNAS starts from 10 random architectures, then
+  proposes batches of 10 (a tenth of what was evaluated, once that is more), each picked by
+  independent Thompson sampling over a 5-head predictor ensemble from a candidate list of
+  gradient-ascent decodes (3 x the batch), the best cells' unseen neighbours (10 x) and the best
+  pseudo-labeled cells (3 x); 2,000 pseudo-labels, 60 + 20 warm-started controller steps.
 - ``"paper"``: each publication's setting. SemiNAS, Luo et al. (2020): N = 100, M = 10,000,
   K = 100, 100 new per iteration, the reference controller schedule (1,000 + 500 epochs: hours
   per round on a CPU). BANANAS, White et al. (2021): 10 random, then 10 per round, an ensemble
