@@ -175,3 +175,15 @@ def test_thompson_acquisition_explores_only_where_the_heads_disagree():
             num_new=1,
             acquisition="ucb",
         )
+
+
+def test_candidates_are_ordered_by_the_acquisition():
+    """SemiNAS (RE)'s children: ``candidate_order`` is the mean ranking under ``"mean"`` and a
+    permutation of them under ``"its"``."""
+    space = NASBench201Space()
+    rng = np.random.default_rng(5)
+    archs, children = [space.sample(rng) for _ in range(20)], [space.sample(rng) for _ in range(30)]
+    mean = _round(space, archs, rng.random(20), num_new=0, candidates=children, heads=3)
+    assert mean.candidate_order == np.argsort(-mean.candidate_scores, kind="stable").tolist()
+    its = _round(space, archs, rng.random(20), num_new=0, candidates=children, heads=3, acquisition="its")
+    assert sorted(its.candidate_order) == list(range(30))

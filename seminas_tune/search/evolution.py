@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from seminas_tune.controller.proposals import ACQUISITIONS
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
-from seminas_tune.search.seminas import controller_request
+from seminas_tune.search.seminas import check_predictor_settings, controller_request
 
 
 class RegularizedEvolutionSearcher(ArchSearcher):
@@ -114,10 +113,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.evals_per_step = evals_per_step
         self.num_unlabeled = s.num_unlabeled
         self.upsample = s.upsample
-        if not isinstance(s.ensemble, int) or s.ensemble < 1:
-            raise ValueError(f"ensemble must be a positive integer, got {s.ensemble!r}")
-        if s.acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {s.acquisition!r}")
+        check_predictor_settings(s.ensemble, s.acquisition)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
         self.controller = s.controller

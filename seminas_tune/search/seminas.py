@@ -16,6 +16,14 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def check_predictor_settings(ensemble: Any, acquisition: Any) -> None:
+    """Raise ValueError for a bad ``ensemble`` size or ``acquisition`` name."""
+    if not isinstance(ensemble, int) or isinstance(ensemble, bool) or ensemble < 1:
+        raise ValueError(f"ensemble must be a positive integer, got {ensemble!r}")
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+
+
 def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
     """The next controller round of a predictor-driven searcher (which holds ``controller``,
     ``num_unlabeled``, ``upsample``, ``ensemble``, ``acquisition``, ``controller_state`` and
@@ -43,14 +51,17 @@ class SemiNASSearcher(ArchSearcher):
     encoder-predictor-decoder controller is trained on the evaluated ones, ``num_unlabeled``
     random architectures are pseudo-labeled by its predictor, it is trained again on both
     (evaluated ones up-sampled ``upsample`` times), and the ``top_k`` best of both are moved
-    along the predictor's gradient and decoded into ``num_new`` new architectures. Controller
-    training runs in the background (a Ray task; GPU if the cluster has one) while ``suggest``
-    returns None, so Tune's event loop never blocks.
+    along the predictor's gradient and decoded into new architectures. Those decodes, the best
+    cells' unseen neighbours and the best pseudo-labeled cells are ranked by the acquisition
+    over an ensemble of predictor heads, and the first ``num_new`` are proposed (the paper's
+    setting: the decodes alone, one predictor). Controller training runs in the background (a
+    Ray task; GPU if the cluster has one) while ``suggest`` returns None, so Tune's event loop
+    never blocks.
 
     Every argument is keyword-only; the shared ones (space, metric, mode, max_queries, seed,
     preset, ...) are :class:`~seminas_tune.search.base.ArchSearcher`'s. An argument left as None
-    comes from the preset (:mod:`seminas_tune.search.presets`; ``"default"`` is sized from the
-    budget, ``"paper"`` is the published setting).
+    comes from the preset (:mod:`seminas_tune.search.presets`; ``"default"`` is one setting for
+    every space, ``"paper"`` is the published setting).
 
     Args:
         num_initial: N, random architectures evaluated first (paper: 100).
@@ -102,7 +113,7 @@ class SemiNASSearcher(ArchSearcher):
         super().__init__(**kwargs)
         own = set(searcher_parameters(SemiNASSearcher)) - set(searcher_parameters(ArchSearcher))
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
-        for name in ("num_initial", "top_k", "num_new", "upsample", "ensemble"):
+        for name in ("num_initial", "top_k", "num_new", "upsample"):
             v = getattr(s, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -117,8 +128,7 @@ class SemiNASSearcher(ArchSearcher):
             v = getattr(s, name)
             if not isinstance(v, (int, float)) or not 0 <= v <= hi:
                 raise ValueError(f"{name} must be a number in [0, {hi}], got {v!r}")
-        if s.acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {s.acquisition!r}")
+        check_predictor_settings(s.ensemble, s.acquisition)
         self.num_initial = s.num_initial
         self.num_unlabeled = s.num_unlabeled
         self.top_k = s.top_k
