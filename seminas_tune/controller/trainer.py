@@ -27,8 +27,8 @@ from seminas_tune.controller.proposals import (
     predict,
     predict_heads,
     sample_unlabeled,
+    tokens_of,
 )
-from seminas_tune.controller.proposals import tokens_of as _tokens
 
 
 @dataclass
@@ -243,7 +243,7 @@ def run_round(req: RoundRequest) -> RoundResult:
 
     scores = np.asarray(req.scores, dtype=np.float64)
     mu, sd = float(scores.mean()), float(scores.std()) or 1.0
-    x_lab = _tokens(space, req.labeled, dev)
+    x_lab = tokens_of(space, req.labeled, dev)
     y_lab = torch.tensor((scores - mu) / sd, dtype=torch.float32, device=dev)
     # Bootstrap weights make the heads of an ensemble disagree where the data is thin.
     w_lab = None
@@ -259,7 +259,7 @@ def run_round(req: RoundRequest) -> RoundResult:
     if req.num_unlabeled > 0:
         seen = set(req.seen_keys) | {space.key(a) for a in req.labeled}
         unl = sample_unlabeled(space, rng, req.num_unlabeled, seen)
-        x_unl = _tokens(space, unl, dev)
+        x_unl = tokens_of(space, unl, dev)
         y_unl = predict_heads(model, x_unl)  # each head learns its own pseudo-labels
         x = torch.cat([x_lab.repeat(req.upsample, 1), x_unl])
         y = torch.cat([y_lab[:, None].expand(-1, req.heads).repeat(req.upsample, 1), y_unl])
@@ -272,7 +272,7 @@ def run_round(req: RoundRequest) -> RoundResult:
     new = _proposals(model, req, unl, y_lab, rng, dev, info) if req.num_new > 0 else []
     cand_scores, cand_order = np.zeros(0), []
     if req.candidates:
-        heads = predict_heads(model, _tokens(space, req.candidates, dev))
+        heads = predict_heads(model, tokens_of(space, req.candidates, dev))
         cand_scores = heads.mean(dim=-1).cpu().numpy() * sd + mu
         cand_order = acquire(heads, req.acquisition, rng)
     info["total_s"] = time.perf_counter() - t0
@@ -290,7 +290,7 @@ def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rn
     best-predicted members of a wider random pool when they are too few."""
     space, seen = req.space, set(req.seen_keys)
     # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
-    unl_pred = predict(model, _tokens(space, unl, dev)) if unl else torch.zeros(0, device=dev)
+    unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)
     sources: dict[str, list] = {}
     if req.num_local > 0:
         sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
@@ -299,7 +299,7 @@ def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rn
     if num_ascent > 0:
         pool_archs, pool_pred = list(req.labeled) + unl, torch.cat([y_lab, unl_pred])
         top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
-        seeds = _tokens(space, [pool_archs[i] for i in top], dev)
+        seeds = tokens_of(space, [pool_archs[i] for i in top], dev)
         sources["ascent"], info["step_size"] = ascend(
             model, space, seeds, num_ascent, seen, req.max_flops, req.max_step_size
         )
@@ -311,13 +311,13 @@ def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rn
     origin = [name for name, archs in sources.items() for _ in archs]
     new: list = []
     if cands:
-        order = acquire(predict_heads(model, _tokens(space, cands, dev)), req.acquisition, rng)[: req.num_new]
+        order = acquire(predict_heads(model, tokens_of(space, cands, dev)), req.acquisition, rng)[: req.num_new]
         new = [cands[i] for i in order]
         info["chosen"] = {name: sum(origin[i] == name for i in order) for name in sources}
     if len(new) < req.num_new:
         more = sample_unlabeled(space, rng, req.fill_pool - len(unl), set(req.seen_keys) | {space.key(a) for a in unl})
         pool = unl + more
-        pred = torch.cat([unl_pred, predict(model, _tokens(space, more, dev))]) if more else unl_pred
+        pred = torch.cat([unl_pred, predict(model, tokens_of(space, more, dev))]) if more else unl_pred
         taken = set(req.seen_keys) | {space.key(a) for a in cands}
         new += best_of(pool, pred, req.num_new - len(new), taken, space, req.max_flops)
     return new
@@ -353,7 +353,7 @@ def _heldout_tau(model: EPD, space, req: RoundRequest, scores: np.ndarray, dev) 
     seen = req.state.get("labeled")
     if seen is None or len(req.labeled) - seen < 2:
         return {}
-    pred = predict(model, _tokens(space, req.labeled[seen:], dev)).cpu().numpy()
+    pred = predict(model, tokens_of(space, req.labeled[seen:], dev)).cpu().numpy()
     return {"heldout_tau": kendall_tau(pred, scores[seen:]), "heldout_n": len(req.labeled) - seen}
 
 
