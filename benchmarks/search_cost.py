@@ -37,7 +37,9 @@ def one_search(label: str, bench, seed: int, budget: int, threads: int) -> dict:
     t0 = time.perf_counter()
     drive_inline(h, bench, seed, None if is_ours(base_algorithm(label)) else bench.space.tune_space())
     wall = time.perf_counter() - t0
-    rounds = [r.get("total_s", r.get("seconds")) for r in getattr(inner, "history", [])]
+    if not hasattr(inner, "history"):  # no controller rounds, or none recorded (SemiNAS (RE))
+        return {"seconds": wall, "valid": h.n_valid, "rounds": None}
+    rounds = [r.get("total_s", r.get("seconds")) for r in inner.history]
     return {"seconds": wall, "valid": h.n_valid, "rounds": [r for r in rounds if r is not None]}
 
 
@@ -55,12 +57,13 @@ def main() -> None:
     rows = []
     for label in args.algorithms.split(","):
         runs = [one_search(label, bench, seed, args.budget, args.threads) for seed in range(args.seeds)]
-        rounds = [r for run in runs for r in run["rounds"]]
+        recorded = all(r["rounds"] is not None for r in runs)
+        rounds = [r for run in runs for r in run["rounds"] or []]
         rows.append(
             {
                 "searcher": label,
                 "seconds_per_search": statistics.median(r["seconds"] for r in runs),
-                "rounds_per_search": statistics.median(len(r["rounds"]) for r in runs),
+                "rounds_per_search": statistics.median(len(r["rounds"]) for r in runs) if recorded else None,
                 "seconds_per_round": statistics.median(rounds) if rounds else None,
                 "valid": statistics.median(r["valid"] for r in runs),
             }
@@ -72,7 +75,8 @@ def main() -> None:
         "| searcher | s / search | controller rounds | s / round |\n|---|---:|---:|---:|\n"
     )
     lines = [
-        f"| {r['searcher']} | {r['seconds_per_search']:.1f} | {r['rounds_per_search']:g} | "
+        f"| {r['searcher']} | {r['seconds_per_search']:.1f} | "
+        + ("- | " if r["rounds_per_search"] is None else f"{r['rounds_per_search']:g} | ")
         + (f"{r['seconds_per_round']:.2f} |" if r["seconds_per_round"] is not None else "- |")
         for r in rows
     ]
