@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from seminas_tune import bench as B
+from seminas_tune.controller import ControllerConfig
+from seminas_tune.search.presets import preset_settings
 
 TINY_SEMINAS = {
     "num_initial": 4,
@@ -331,6 +333,8 @@ def test_presets_reach_our_searchers_and_dotted_settings_start_from_them():
     paper = B.our_kwargs(s["seminas"], "seminas", 300)
     assert paper["controller"].schedule == "reference" and paper["controller"].num_threads == 1
     default = B.our_kwargs(B.parse_sets([], ["seminas"])["seminas"], "seminas", 300)
-    assert default["controller"].labeled_steps == 20, "controller.num_threads=1 must not reset the preset's schedule"
+    preset = preset_settings("seminas", "default", 300)["controller"]
+    assert preset.labeled_steps != ControllerConfig().labeled_steps, "the check below needs a preset that differs"
+    assert default["controller"].labeled_steps == preset.labeled_steps, "controller.num_threads=1 must not reset it"
     with pytest.raises(SystemExit):
         B.make_parser().parse_args(["--preset", "fast"])
