@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from ray import tune
 
 from seminas_tune.cli import main
-from seminas_tune.controller.trainer import ControllerConfig, _threads, kendall_tau
+from seminas_tune.controller.trainer import ControllerConfig, _threads
 from seminas_tune.progress import CompactProgress
 from seminas_tune.report import load_experiment, pareto_front, random_expectation
 from trainables import nasbench201_trainable
@@ -33,16 +32,6 @@ def test_pareto_front_keeps_only_non_dominated_points():
     cost = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
     value = np.array([0.5, 0.4, 0.7, 0.6, 0.8])
     assert pareto_front(cost, value).tolist() == [0, 2, 4]
-
-
-def test_kendall_tau_matches_scipy():
-    from scipy.stats import kendalltau
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=40), rng.normal(size=40)
-    y[:5] = y[5]  # ties
-    assert kendall_tau(x, y) == pytest.approx(kendalltau(x, y)[0])
-    assert math.isnan(kendall_tau([1.0], [2.0]))
 
 
 def test_controller_threads_follow_the_ray_task_and_the_host(ray_session):

@@ -29,6 +29,7 @@ from seminas_tune.controller.proposals import (
     sample_unlabeled,
     tokens_of,
 )
+from seminas_tune.metrics import kendall_tau
 
 
 @dataclass
@@ -337,19 +338,11 @@ def _threads(cfg: ControllerConfig) -> int:
     return max(1, n)
 
 
-def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b of two equal-length sequences (NaN for fewer than 2 items or no pairs)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    i, j = np.triu_indices(len(x), 1)
-    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-    denom = math.sqrt(float(np.count_nonzero(dx)) * float(np.count_nonzero(dy)))
-    return float((dx * dy).sum() / denom) if denom else float("nan")
-
-
 def _heldout_tau(model: EPD, space, req: RoundRequest, scores: np.ndarray, dev) -> dict:
     """Kendall tau of the previous round's predictor (the warm-start state, before this round
     trains it) on the architectures evaluated since that round: labels it never saw, most of
-    them its own proposals. Empty when the state does not say how many labels it was trained on."""
+    them its own proposals (None when undefined: too few of them, or all tied). Empty when the
+    state does not say how many labels it was trained on."""
     seen = req.state.get("labeled")
     if seen is None or len(req.labeled) - seen < 2:
         return {}
