@@ -1,12 +1,13 @@
 """The encoder-predictor-decoder (EPD) controller of NAO / SemiNAS, generic over spaces.
 
-Encoder: token embedding -> bidirectional LSTM (hidden/2 per direction) plus a residual from
-the embedding; token states are L2-normalised, the architecture embedding is the normalised
-mean of the token states. Predictor: MLP with a residual on the embedding; ``heads > 1`` gives
-an ensemble of such MLPs on the shared embedding (a cheap uncertainty estimate: their spread),
-whose mean is the prediction that gradient ascent follows. Decoder: LSTM
-initialised with (embedding, embedding), dot-product attention over the token states, teacher
-forcing in training, greedy decoding restricted to each position's allowed tokens.
+Encoder: token embedding (plus, optionally, a position embedding) -> bidirectional LSTM
+(hidden/2 per direction) plus a residual from the embedding; token states are L2-normalised,
+the architecture embedding is the normalised mean of the token states. Predictor: MLP with a
+residual on the embedding; ``heads > 1`` gives an ensemble of such MLPs on the shared embedding
+(a cheap uncertainty estimate: their spread), whose mean is the prediction that gradient ascent
+follows. Decoder: LSTM initialised with (embedding, embedding), dot-product attention over the
+token states, teacher forcing in training, greedy decoding restricted to each position's
+allowed tokens.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from torch import nn
 
 @dataclass
 class EPDConfig:
-    """Model sizes (reference: hidden 64, one LSTM layer, predictor hidden 64)."""
+    """Model sizes (reference: hidden 64, one LSTM layer, predictor hidden 64). ``positional``
+    adds a learned embedding of each token's position to its token embedding (not in the
+    paper), so that the mean of the token states still says which position holds what."""
 
     hidden: int = 64
     mlp_hidden: int = 64
     dropout: float = 0.1
+    positional: bool = False
 
 
 class _Head(nn.Module):
@@ -53,6 +57,7 @@ class EPD(nn.Module):
         self.cfg = cfg
         self.register_buffer("mask", torch.as_tensor(token_mask, dtype=torch.bool))
         self.embed = nn.Embedding(vocab_size, h)
+        self.position = nn.Embedding(self.mask.shape[0], h) if cfg.positional else None
         self.encoder = nn.LSTM(h, h // 2, batch_first=True, bidirectional=True)
         self.drop = nn.Dropout(cfg.dropout)
         self.mlp_in = nn.Linear(h, cfg.mlp_hidden)
@@ -68,6 +73,8 @@ class EPD(nn.Module):
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token states, ``B x T x hidden``, L2-normalised."""
         x = self.embed(tokens)
+        if self.position is not None:
+            x = x + self.position.weight[: tokens.shape[1]]
         y, _ = self.encoder(self.drop(x))
         return F.normalize(y + x, dim=-1)
 
