@@ -6,7 +6,8 @@
   proposes batches of 10 (a tenth of what was evaluated, once that is more), each picked by
   independent Thompson sampling over a 5-head predictor ensemble from a candidate list of
   gradient-ascent decodes (3 x the batch), the best cells' unseen neighbours (10 x) and the best
-  pseudo-labeled cells (3 x); 2,000 pseudo-labels, 60 + 20 warm-started controller steps.
+  pseudo-labeled cells (3 x); 2,000 pseudo-labels, 60 + 20 warm-started controller steps; the
+  encoder embeds each token's position (``EPDConfig.positional``).
 - ``"paper"``: each publication's setting. SemiNAS, Luo et al. (2020): N = 100, M = 10,000,
   K = 100, 100 new per iteration, the reference controller schedule (1,000 + 500 epochs: hours
   per round on a CPU). BANANAS, White et al. (2021): 10 random, then 10 per round, an ensemble
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from seminas_tune.controller.epd import EPDConfig
 from seminas_tune.controller.trainer import ControllerConfig
 
 PRESETS = ("default", "paper")
@@ -53,7 +55,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
         pool_candidates=3.0,
         ensemble=5,
         acquisition="its",
-        controller=ControllerConfig(labeled_steps=60, joint_steps=20),
+        controller=ControllerConfig(labeled_steps=60, joint_steps=20, epd=EPDConfig(positional=True)),
     )
 
 
