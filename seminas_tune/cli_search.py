@@ -6,7 +6,6 @@ Every mistake the options can hold is found by :func:`prepare` and raised as a
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import json
@@ -17,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from seminas_tune.bench.common import parse_value
 
 BUNDLED = ("nb101", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet")
 META = "seminas_cli.json"  # the options an experiment was started with, beside Tune's files
@@ -66,16 +67,13 @@ class Prepared:
 
 
 def parse_settings(items: list[str]) -> dict:
-    """``key=value`` pairs (values as Python literals, else strings) to a dict."""
+    """``key=value`` pairs (values by :func:`~seminas_tune.bench.common.parse_value`) to a dict."""
     out = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--set takes key=value, got {item!r}")
-        try:
-            out[key.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key.strip()] = text
+        out[key.strip()] = parse_value(text)
     return out
 
 
@@ -141,6 +139,7 @@ def _space_and_trainable(job: SearchJob) -> tuple[Any, Callable]:
 
 def make_searcher(job: SearchJob, space: Any) -> Any:
     """The searcher of ``job`` over ``space``, with its ``--set`` settings."""
+    from seminas_tune.controller.epd import EPDConfig
     from seminas_tune.controller.trainer import ControllerConfig
     from seminas_tune.search import SEARCHERS
     from seminas_tune.search.base import searcher_parameters
@@ -148,12 +147,16 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
 
     cls = SEARCHERS[job.searcher]
     params = set(searcher_parameters(cls)) - set(RESERVED)
-    fields = {f.name for f in dataclasses.fields(ControllerConfig)}
-    kwargs, ctrl = {}, {}
+    fields = {f.name for f in dataclasses.fields(ControllerConfig)} - {"epd"}
+    fields |= {f"epd.{f.name}" for f in dataclasses.fields(EPDConfig)}
+    kwargs, ctrl, epd = {}, {}, {}
     for key, value in job.settings.items():
         sub = key.removeprefix("controller.")
         if key.startswith("controller.") and sub in fields and "controller" in params:
-            ctrl[sub] = value
+            if sub.startswith("epd."):
+                epd[sub.removeprefix("epd.")] = value
+            else:
+                ctrl[sub] = value
         elif key in params and key != "controller":
             kwargs[key] = value
         else:
@@ -162,9 +165,11 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
             )
             raise UsageError(f"--set {key}: not a setting of {job.searcher}; choose from {', '.join(hint)}")
     try:
-        if ctrl:  # on top of the preset's controller, not a fresh default one
+        if ctrl or epd:  # on top of the preset's controller, not a fresh default one
             preset = preset_settings(cls.short_name, kwargs.get("preset", "default"), job.budget)
-            kwargs["controller"] = dataclasses.replace(preset.get("controller") or ControllerConfig(), **ctrl)
+            base = preset.get("controller") or ControllerConfig()
+            ctrl["epd"] = dataclasses.replace(base.epd, **epd)
+            kwargs["controller"] = dataclasses.replace(base, **ctrl)
         return cls(space=space, metric=job.metric, mode=job.mode, max_queries=job.budget, seed=job.seed, **kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"{job.searcher}: {e}") from None

@@ -110,14 +110,17 @@ def test_settings_parse_apply_and_reject():
             "seminas.num_unlabeled=2000",
             "seminas.controller.joint_steps=100",
             "seminas@big.controller.epd.hidden=128",
+            "seminas@big.controller.epd.positional=false",  # a boolean, not the (truthy) text
             "optuna.sampler.n_startup_trials=5",
         ],
         ["seminas", "seminas@big", "optuna"],
     )
     assert s["seminas"] == {"controller.num_threads": 1, "num_unlabeled": 2000, "controller.joint_steps": 100}
     assert s["seminas@big"]["controller.epd.hidden"] == 128 and s["seminas@big"]["num_unlabeled"] == 2000
-    kw = B.our_kwargs(s["seminas@big"])
+    kw = B.our_kwargs(s["seminas@big"], "seminas")
     assert kw["controller"].epd.hidden == 128 and kw["controller"].joint_steps == 100
+    assert kw["controller"].epd.positional is False
+    assert B.our_kwargs(s["seminas"], "seminas")["controller"].epd.positional is True  # the preset's
     for bad in (["seminas.nope=1"], ["seminas.controller.nope=1"], ["seminas.max_queries=3"], ["re.x"]):
         with pytest.raises(B.BenchError):
             B.parse_sets(bad, ["seminas", "re"])

@@ -267,6 +267,10 @@ def test_preset_and_dotted_settings_build_on_each_other():
         preset["num_initial"],
         preset["controller"].labeled_steps,
     ), "--set must not reset the preset"
+    assert default.controller.epd.positional is True
+    off = searcher("default", "controller.epd.positional=false", "controller.joint_steps=7")
+    assert off.controller.epd.positional is False and off.controller.joint_steps == 7
+    assert off.controller.labeled_steps == preset["controller"].labeled_steps
     paper = searcher("paper", "num_initial=20")
     assert paper.num_initial == 20 and paper.num_new == 100 and paper.controller.schedule == "reference"
     assert _parser().parse_args(["search", "--preset", "paper"]).preset == "paper"

@@ -211,6 +211,8 @@ def test_position_embedding_lets_the_predictor_learn_which_edge_holds_what():
         taus[positional] = kendall_tau(res.candidate_scores, truth)
         assert len(res.new_archs) == 8 and res.info["generated"] >= 8
     assert taus[True] > 0.6 and taus[True] > taus[False], taus
+    with pytest.raises(ValueError, match="positional must be True or False"):
+        EPDConfig(positional="false")
 
 
 def test_agreement_weighting_trusts_the_pseudo_labels_the_heads_agree_on():

@@ -6,7 +6,6 @@ Our searchers are :data:`seminas_tune.search.SEARCHERS`; Tune's are the entries 
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import random
 import zlib
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
-from seminas_tune.bench.common import METRIC, BenchError
+from seminas_tune.bench.common import METRIC, BenchError, parse_value
 from seminas_tune.search.presets import preset_settings
 
 
@@ -199,14 +198,6 @@ def default_settings(alg: str) -> dict[str, Any]:
     if alg in ours():
         return {"controller.num_threads": 1} if "controller" in _parameters(alg) else {}
     return dict(TUNE_ALGORITHMS[alg].defaults) if alg in TUNE_ALGORITHMS else {}
-
-
-def parse_value(text: str) -> Any:
-    """A Python literal, or else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def parse_sets(items: list[str], labels: list[str], preset: str = "default") -> dict[str, dict[str, Any]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from typing import Any
+
 HARNESS_VERSION = 1
 """Part of every unit's fingerprint: raise it when a unit's results would change."""
 METRIC = "val_accuracy"
@@ -32,3 +35,14 @@ class BenchError(ValueError):
     The harness's functions raise it; only the command line (:func:`seminas_tune.bench.main`)
     turns it into a one-line message and exit code 2.
     """
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: ``true`` / ``false`` (any case) as booleans, else a Python literal, else
+    the text itself."""
+    if text.strip().lower() in ("true", "false"):
+        return text.strip().lower() == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text

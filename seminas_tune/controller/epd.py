@@ -30,6 +30,10 @@ class EPDConfig:
     dropout: float = 0.1
     positional: bool = False
 
+    def __post_init__(self):
+        if not isinstance(self.positional, bool):
+            raise ValueError(f"positional must be True or False, got {self.positional!r}")
+
 
 class _Head(nn.Module):
     """One predictor MLP (the extra members of an ensemble; the first is the EPD's own layers)."""
