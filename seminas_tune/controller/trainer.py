@@ -68,7 +68,7 @@ class ControllerConfig:
         device: ``"auto"`` (CUDA when visible), ``"cpu"`` or ``"cuda"``.
         pseudo_weight: how much each pseudo-label counts in the joint phase: ``"uniform"`` (the
             paper) or ``"agreement"`` (less where the ensemble's heads disagree on the cell).
-            ``"agreement"`` was no better on NB-201 (12 seeds, 150 queries), so it is off.
+            ``"agreement"`` was no better in a 12-seed NB-201 trial at 150 queries, so it is off.
     """
 
     epd: EPDConfig = field(default_factory=EPDConfig)
