@@ -137,39 +137,35 @@ def _space_and_trainable(job: SearchJob) -> tuple[Any, Callable]:
     return space, trainable
 
 
+def _field_paths(cls: type) -> list[str]:
+    """Dotted paths of a settings dataclass's fields, nested settings dataclasses expanded."""
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            out += [f"{f.name}.{p}" for p in _field_paths(type(default))]
+        else:
+            out.append(f.name)
+    return out
+
+
 def make_searcher(job: SearchJob, space: Any) -> Any:
-    """The searcher of ``job`` over ``space``, with its ``--set`` settings."""
-    from seminas_tune.controller.epd import EPDConfig
+    """The searcher of ``job`` over ``space``, with its ``--set`` settings (a dotted one changes
+    the object the searcher's preset gives it, as in the harness)."""
+    from seminas_tune.bench.algorithms import our_kwargs
     from seminas_tune.controller.trainer import ControllerConfig
     from seminas_tune.search import SEARCHERS
     from seminas_tune.search.base import searcher_parameters
-    from seminas_tune.search.presets import preset_settings
 
     cls = SEARCHERS[job.searcher]
     params = set(searcher_parameters(cls)) - set(RESERVED)
-    fields = {f.name for f in dataclasses.fields(ControllerConfig)} - {"epd"}
-    fields |= {f"epd.{f.name}" for f in dataclasses.fields(EPDConfig)}
-    kwargs, ctrl, epd = {}, {}, {}
-    for key, value in job.settings.items():
-        sub = key.removeprefix("controller.")
-        if key.startswith("controller.") and sub in fields and "controller" in params:
-            if sub.startswith("epd."):
-                epd[sub.removeprefix("epd.")] = value
-            else:
-                ctrl[sub] = value
-        elif key in params and key != "controller":
-            kwargs[key] = value
-        else:
-            hint = sorted(params - {"controller"}) + (
-                sorted(f"controller.{f}" for f in fields) if "controller" in params else []
-            )
+    nested = {f"controller.{p}" for p in _field_paths(ControllerConfig)} if "controller" in params else set()
+    for key in job.settings:
+        if key not in nested and (key not in params or key == "controller"):
+            hint = sorted(params - {"controller"}) + sorted(nested)
             raise UsageError(f"--set {key}: not a setting of {job.searcher}; choose from {', '.join(hint)}")
     try:
-        if ctrl or epd:  # on top of the preset's controller, not a fresh default one
-            preset = preset_settings(cls.short_name, kwargs.get("preset", "default"), job.budget)
-            base = preset.get("controller") or ControllerConfig()
-            ctrl["epd"] = dataclasses.replace(base.epd, **epd)
-            kwargs["controller"] = dataclasses.replace(base, **ctrl)
+        kwargs = our_kwargs(job.settings, cls.short_name, job.budget)
         return cls(space=space, metric=job.metric, mode=job.mode, max_queries=job.budget, seed=job.seed, **kwargs)
     except (ValueError, TypeError) as e:
         raise UsageError(f"{job.searcher}: {e}") from None
