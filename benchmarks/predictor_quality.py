@@ -23,6 +23,7 @@ import torch
 
 from seminas_tune.bench.tables import get_benchmark
 from seminas_tune.controller.epd import EPDConfig
+from seminas_tune.controller.proposals import sample_unlabeled
 from seminas_tune.controller.trainer import RoundRequest, run_round
 from seminas_tune.metrics import kendall_tau
 from seminas_tune.search.bananas import encode, train_ensemble
@@ -38,24 +39,15 @@ def _measures(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {"tau": kendall_tau(pred, truth), "tau_top5": kendall_tau(pred[top], truth[top]), "top20": len(hits) / 20}
 
 
-def _distinct_cells(bench, n: int, rng: np.random.Generator) -> list:
-    cells, keys = [], set()
-    while len(cells) < n:
-        a = bench.space.sample(rng)
-        if bench.space.key(a) not in keys:
-            keys.add(bench.space.key(a))
-            cells.append(a)
-    return cells
-
-
 def one_draw(bench, draw: int, positional: bool, with_mlp: bool) -> list[dict]:
     """Measures at ``REPORT_AT`` labels of the controller (and the MLP ensemble) on one draw."""
     rng = np.random.default_rng(100 + draw)
-    cells = _distinct_cells(bench, max(LABELS) + 2000, rng)
+    cells = sample_unlabeled(bench.space, rng, max(LABELS) + 2000, set())
     y = np.array([bench.val[bench.space.key(a)] for a in cells])
     lab, ylab, held, truth = cells[: max(LABELS)], y[: max(LABELS)], cells[max(LABELS) :], y[max(LABELS) :]
     s = preset_settings("seminas", "default", 300)
     cfg = dataclasses.replace(s["controller"], num_threads=1, epd=EPDConfig(positional=positional))
+    mlp = types.SimpleNamespace(**preset_settings("bananas", "default", 300))  # train_ensemble's settings
     out, state = [], None
     for n in LABELS:
         req = RoundRequest(
@@ -80,7 +72,6 @@ def one_draw(bench, draw: int, positional: bool, with_mlp: bool) -> list[dict]:
         name = "controller, position embedding" if positional else "controller, no position embedding"
         out.append({"predictor": name, "labels": n, "draw": draw, **_measures(res.candidate_scores, truth)})
         if with_mlp:
-            mlp = types.SimpleNamespace(**preset_settings("bananas", "default", 300))
             predict = train_ensemble(encode(bench.space, lab[:n]), ylab[:n], mlp, draw)
             pred = predict(encode(bench.space, held)).mean(0)
             out.append({"predictor": "BANANAS MLP ensemble", "labels": n, "draw": draw, **_measures(pred, truth)})
