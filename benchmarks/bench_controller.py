@@ -27,17 +27,16 @@ import pandas as pd
 import torch
 
 from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, run_round
-from seminas_tune.metrics import kendall_tau
+from seminas_tune.metrics import kendall_tau, top_k_overlap
 from trainables.nasbench import nasbench101_space
 
 
 def quality(pred: np.ndarray, true: np.ndarray, top: float = 0.05) -> dict:
     k = max(1, int(round(top * len(true))))
-    hit = len(set(np.argsort(-pred)[:k]) & set(np.argsort(-true)[:k])) / k
     return {
         "kendall_tau": kendall_tau(pred, true),
         "spearman_rho": float(pd.Series(pred).rank().corr(pd.Series(true).rank())),
-        "precision_top5": hit,
+        "precision_top5": top_k_overlap(pred, true, k),
     }
 
 

@@ -25,7 +25,7 @@ from seminas_tune.bench.tables import get_benchmark
 from seminas_tune.controller.epd import EPDConfig
 from seminas_tune.controller.proposals import sample_unlabeled
 from seminas_tune.controller.trainer import RoundRequest, run_round
-from seminas_tune.metrics import kendall_tau
+from seminas_tune.metrics import kendall_tau, top_k_overlap
 from seminas_tune.search.bananas import encode, train_ensemble
 from seminas_tune.search.presets import preset_settings
 
@@ -35,8 +35,8 @@ REPORT_AT = (20, 50, 100)
 
 def _measures(pred: np.ndarray, truth: np.ndarray) -> dict:
     top = np.argsort(-truth)[: len(truth) // 20]
-    hits = set(np.argsort(-pred)[:20]) & set(np.argsort(-truth)[:20])
-    return {"tau": kendall_tau(pred, truth), "tau_top5": kendall_tau(pred[top], truth[top]), "top20": len(hits) / 20}
+    tau_top5 = kendall_tau(pred[top], truth[top])
+    return {"tau": kendall_tau(pred, truth), "tau_top5": tau_top5, "top20": top_k_overlap(pred, truth, 20)}
 
 
 def one_draw(bench, draw: int, positional: bool, with_mlp: bool) -> list[dict]:

@@ -125,3 +125,12 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float | None:
     if pairs_x == 0 or pairs_y == 0:
         return None
     return float((dx * dy).sum() / np.sqrt(pairs_x * pairs_y))
+
+
+def top_k_overlap(pred: Sequence[float], truth: Sequence[float], k: int) -> float:
+    """Share of the ``k`` best items by ``truth`` that are also among the ``k`` best by ``pred``
+    (precision at k of a predictor's ranking; higher is better)."""
+    p, t = np.asarray(pred, dtype=float), np.asarray(truth, dtype=float)
+    if p.shape != t.shape or not 1 <= k <= len(t):
+        raise ValueError(f"need equal-length score lists and 1 <= k <= their length, got {p.shape}, {t.shape}, k={k}")
+    return len(set(np.argsort(-p)[:k]) & set(np.argsort(-t)[:k])) / k

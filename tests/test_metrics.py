@@ -9,6 +9,7 @@ from seminas_tune.metrics import (
     diagonal_band_mask,
     diagonal_focus_rate,
     kendall_tau,
+    top_k_overlap,
     word_ids_of_text,
 )
 
@@ -95,3 +96,12 @@ def test_kendall_tau_is_tau_b_with_ties_and_ignores_non_finite():
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert kendall_tau([1, 2, np.nan, 3], [1, 2, 0, 3]) == pytest.approx(1.0)
     assert kendall_tau([1, 1, 1], [1, 2, 3]) is None and kendall_tau([1, 2], [1, 2]) is None
+
+
+def test_top_k_overlap_counts_shared_top_items_and_rejects_bad_k():
+    truth = [5.0, 4.0, 3.0, 2.0, 1.0]
+    assert top_k_overlap(truth, truth, 2) == 1.0
+    assert top_k_overlap([1.0, 2.0, 3.0, 4.0, 5.0], truth, 2) == 0.0
+    assert top_k_overlap([5.0, 1.0, 4.0, 2.0, 3.0], truth, 2) == 0.5
+    with pytest.raises(ValueError, match="k="):
+        top_k_overlap(truth, truth, 6)
