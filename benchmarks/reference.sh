@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The reference run of issue #16: our searchers over 200 seeds, Tune's built-ins over 50; the
 # three NB-201 tables to 300 queries, NB101-30k to 2000 (the built-ins to 300 there, see below).
-# On 2 cores the NB-201 part takes about 5 h (SemiNAS: about 30 s per search on one core).
+# On 2 cores the NB-201 part takes about 5 h (SemiNAS: 22-26 s per search on one core; 150 seeds
+# of SemiNAS, BANANAS, the TPEs, RE, local and random search on the three tables took 1 h 54 min).
 # Resumable: rerun to go on where it stopped (finished seeds are kept); arguments are passed on
 # to both runs (e.g. --workers 4).
 #   bash benchmarks/reference.sh [nb201|nb101|all] [extra bench arguments]
