@@ -6,7 +6,6 @@ Every mistake the options can hold is found by :func:`prepare` and raised as a
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import os
@@ -137,33 +136,17 @@ def _space_and_trainable(job: SearchJob) -> tuple[Any, Callable]:
     return space, trainable
 
 
-def _field_paths(cls: type) -> list[str]:
-    """Dotted paths of a settings dataclass's fields, nested settings dataclasses expanded."""
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if dataclasses.is_dataclass(default):
-            out += [f"{f.name}.{p}" for p in _field_paths(type(default))]
-        else:
-            out.append(f.name)
-    return out
-
-
 def make_searcher(job: SearchJob, space: Any) -> Any:
     """The searcher of ``job`` over ``space``, with its ``--set`` settings (a dotted one changes
     the object the searcher's preset gives it, as in the harness)."""
-    from seminas_tune.bench.algorithms import our_kwargs
-    from seminas_tune.controller.trainer import ControllerConfig
+    from seminas_tune.bench.algorithms import our_kwargs, setting_problem
     from seminas_tune.search import SEARCHERS
-    from seminas_tune.search.base import searcher_parameters
 
     cls = SEARCHERS[job.searcher]
-    params = set(searcher_parameters(cls)) - set(RESERVED)
-    nested = {f"controller.{p}" for p in _field_paths(ControllerConfig)} if "controller" in params else set()
-    for key in job.settings:
-        if key not in nested and (key not in params or key == "controller"):
-            hint = sorted(params - {"controller"}) + sorted(nested)
-            raise UsageError(f"--set {key}: not a setting of {job.searcher}; choose from {', '.join(hint)}")
+    for key, value in job.settings.items():
+        problem = setting_problem(cls.short_name, key, value, RESERVED, "seminas-tune search")
+        if problem:
+            raise UsageError(f"--set {key}: {problem}")
     try:
         kwargs = our_kwargs(job.settings, cls.short_name, job.budget)
         return cls(space=space, metric=job.metric, mode=job.mode, max_queries=job.budget, seed=job.seed, **kwargs)

@@ -341,3 +341,30 @@ def test_presets_reach_our_searchers_and_dotted_settings_start_from_them():
     assert default["controller"].labeled_steps == preset.labeled_steps, "controller.num_threads=1 must not reset it"
     with pytest.raises(SystemExit):
         B.make_parser().parse_args(["--preset", "fast"])
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("controller.bogus", "ControllerConfig has no field 'bogus'"),
+        ("controller.epd.bogus", "EPDConfig has no field 'bogus'"),
+        ("controller", "controller is a settings object (ControllerConfig)"),
+        ("controller.epd", "controller.epd is a settings object (EPDConfig)"),
+        ("num_initial.x", "num_initial is not a settings object"),
+    ],
+)
+def test_a_dotted_setting_must_name_a_field_and_the_cli_says_the_same(path, problem):
+    """The harness's ``--set`` and the CLI's check dotted settings with the one function."""
+    from seminas_tune.cli_search import SearchJob, UsageError, make_searcher
+
+    with pytest.raises(B.BenchError, match=re.escape(f"--set seminas.{path}: {problem}")):
+        B.parse_sets([f"seminas.{path}=1"], ["seminas"])
+    space = B.get_benchmark("nb201-cifar10").space
+    with pytest.raises(UsageError, match=re.escape(f"--set {path}: {problem}")):
+        make_searcher(SearchJob(space="nb201-cifar10", settings={path: 1}), space)
+    assert B.setting_problem("seminas", "controller.epd.positional") is None
+
+
+def test_a_whole_settings_object_from_python_is_a_setting():
+    assert B.setting_problem("seminas", "controller", ControllerConfig()) is None
+    assert "settings object" in B.setting_problem("seminas", "controller", 3)

@@ -37,6 +37,7 @@ from seminas_tune.bench.algorithms import (
     parse_sets,
     parse_value,
     resolved_settings,
+    setting_problem,
     validate_settings,
 )
 from seminas_tune.bench.cli import main, make_parser, run
@@ -111,5 +112,6 @@ __all__ = [
     "run_units",
     "summarise",
     "unit_is_done",
+    "setting_problem",
     "validate_settings",
 ]

@@ -229,33 +229,47 @@ def parse_sets(items: list[str], labels: list[str], preset: str = "default") -> 
     return out
 
 
-def _check_dataclass_path(alg: str, path: str, obj: Any, rest: list[str]) -> None:
-    head = path.split(".")[0]
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _dataclass_problem(path: str, cls: type | None, rest: list[str], value: Any) -> str | None:
     for part in rest:
-        if obj is None or not dataclasses.is_dataclass(obj):
-            raise BenchError(f"--set {alg}.{path}: {head} is not a settings object")
-        fields = {f.name: f for f in dataclasses.fields(obj)}
+        if cls is None:
+            return f"{path.rsplit('.', 1)[0]} is not a settings object"
+        fields = {f.name: f for f in dataclasses.fields(cls)}
         if part not in fields:
-            raise BenchError(f"--set {alg}.{path}: no field {part!r} (fields: {sorted(fields)})")
-        f = fields[part]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        obj = type(default) if dataclasses.is_dataclass(default) else None
+            return f"{cls.__name__} has no field {part!r} (fields: {sorted(fields)})"
+        default = _default(fields[part])
+        cls = type(default) if dataclasses.is_dataclass(default) else None
+    if cls is not None and not isinstance(value, cls):  # a whole settings object from Python is fine
+        leaves = [f.name for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(_default(f))]
+        example = (leaves or [dataclasses.fields(cls)[0].name])[0]
+        return f"{path} is a settings object ({cls.__name__}): set one of its fields, e.g. {path}.{example}"
+    return None
+
+
+def setting_problem(
+    alg: str, path: str, value: Any = None, reserved: tuple[str, ...] = _RESERVED, setter: str = "the harness"
+) -> str | None:
+    """Why ``path`` (``num_initial``, ``controller.epd.positional``) is not a setting of our
+    searcher ``alg``, in a few words; None when it is. ``reserved`` are arguments ``setter`` sets."""
+    head, *rest = path.split(".")
+    if head in reserved:
+        return f"{setter} sets {head} itself"
+    params = _parameters(alg)
+    if head not in params:
+        return f"{alg} has no argument {head!r} (it has {sorted(p for p in params if p not in reserved)})"
+    return _dataclass_problem(path, _dataclass_args().get(head), rest, value)
 
 
 def validate_settings(alg: str, settings: dict[str, Any]) -> None:
     """Raise :class:`BenchError` naming the first setting ``alg`` does not have."""
     if alg in ours():
-        params = _parameters(alg)
-        for path in settings:
-            head, *rest = path.split(".")
-            if head in _RESERVED:
-                raise BenchError(f"--set {alg}.{path}: the harness sets {head} itself")
-            if head not in params:
-                raise BenchError(
-                    f"--set {alg}.{path}: {alg} has no argument {head!r} "
-                    f"(it has {sorted(p for p in params if p not in _RESERVED)})"
-                )
-            _check_dataclass_path(alg, path, _dataclass_args().get(head), rest)
+        for path, value in settings.items():
+            problem = setting_problem(alg, path, value)
+            if problem:
+                raise BenchError(f"--set {alg}.{path}: {problem}")
     elif alg not in TUNE_ALGORITHMS:
         raise BenchError(f"unknown algorithm {alg!r}: choose from {sorted(ours()) + list(TUNE_ALGORITHMS)}")
     elif settings and not TUNE_ALGORITHMS[alg].takes_settings:
