@@ -48,6 +48,8 @@ def _mistakes(tmp: Path) -> list[list[str]]:
         ["search", "--storage-path", str(tmp / "a_file" / "below")],
         ["search", "--set", "num_initial"],
         ["search", "--set", "no_such_setting=1"],
+        ["search", "--set", "controller.epd.no_such_field=1"],
+        ["search", "--set", "controller.labeled_steps=-3"],
         ["search", "--set", "num_initial=-3", "--space", "nb201-cifar10"],
         ["search", "--space", "nb999"],
         ["search", "--space", "tests.cli_user_code:space"],
@@ -63,7 +65,7 @@ def _mistakes(tmp: Path) -> list[list[str]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(21))
+@pytest.mark.parametrize("case", range(23))
 def test_a_mistake_is_one_line_on_stderr(case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     argv = _mistakes(tmp_path)[case]

@@ -59,6 +59,35 @@ def test_schedule_picks_its_own_defaults():
         ControllerConfig(recon_fraction=0.0)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(labeled_steps=-3), "labeled_steps must be a non-negative integer, got -3"),
+        (dict(joint_steps="20"), "joint_steps must be a non-negative integer, got '20'"),
+        (dict(batch_size=2.5), "batch_size must be a positive integer"),
+        (dict(lr=0.0), "lr must be a positive number"),
+        (dict(trade_off=1.5), r"trade_off must be a number in \[0, 1\]"),
+        (dict(cosine="maybe"), "cosine must be True or False"),
+        (dict(device="tpu"), "device must be"),
+        (dict(epd=3), "epd must be an EPDConfig"),
+        (dict(reference_epochs=(10,)), "reference_epochs must be"),
+    ],
+)
+def test_a_bad_controller_setting_is_refused_when_the_config_is_built(kwargs, message):
+    """Not later, inside a controller round, after trials have run."""
+    with pytest.raises(ValueError, match=message):
+        ControllerConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [(dict(hidden=0), "hidden must be a positive integer"), (dict(dropout=-0.1), "dropout must be a number in")],
+)
+def test_a_bad_model_size_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EPDConfig(**kwargs)
+
+
 def test_cosine_decay_leaves_the_base_learning_rate_for_the_next_round():
     """Each round decays from the configured rate; the saved optimiser state must keep it."""
     space = nasbench101_space()

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seminas_tune._checks import check_bool, check_int, check_number
+
 
 @dataclass
 class EPDConfig:
@@ -31,8 +33,10 @@ class EPDConfig:
     positional: bool = False
 
     def __post_init__(self):
-        if not isinstance(self.positional, bool):
-            raise ValueError(f"positional must be True or False, got {self.positional!r}")
+        check_int("hidden", self.hidden)
+        check_int("mlp_hidden", self.mlp_hidden)
+        check_number("dropout", self.dropout, 0.0, 1.0)
+        check_bool("positional", self.positional)
 
 
 class _Head(nn.Module):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seminas_tune._checks import check_bool, check_choice, check_int, check_number
 from seminas_tune.controller.epd import EPD, EPDConfig
 from seminas_tune.controller.proposals import (
     ACQUISITIONS,
@@ -89,8 +90,7 @@ class ControllerConfig:
     pseudo_weight: str = "uniform"
 
     def __post_init__(self):
-        if self.schedule not in ("fast", "reference"):
-            raise ValueError(f"schedule must be 'fast' or 'reference', got {self.schedule!r}")
+        check_choice("schedule", self.schedule, ("fast", "reference"))
         fast = self.schedule == "fast"
         for name, fast_value, reference_value in (
             ("lr", 1e-2, 1e-3),
@@ -100,10 +100,27 @@ class ControllerConfig:
         ):
             if getattr(self, name) is None:
                 setattr(self, name, fast_value if fast else reference_value)
-        if self.pseudo_weight not in PSEUDO_WEIGHTS:
-            raise ValueError(f"pseudo_weight must be one of {PSEUDO_WEIGHTS}, got {self.pseudo_weight!r}")
-        if not 0 < self.recon_fraction <= 1:
-            raise ValueError(f"recon_fraction must be in (0, 1], got {self.recon_fraction}")
+        check_choice("pseudo_weight", self.pseudo_weight, PSEUDO_WEIGHTS)
+        if not isinstance(self.epd, EPDConfig):
+            raise ValueError(f"epd must be an EPDConfig, got {type(self.epd).__name__}")
+        for name in ("lr", "grad_clip"):
+            check_number(name, getattr(self, name), positive=True)
+        check_number("recon_fraction", self.recon_fraction, positive=True, high=1.0)
+        check_number("trade_off", self.trade_off, 0.0, 1.0)
+        for name in ("weight_decay", "rank_weight"):
+            check_number(name, getattr(self, name))
+        for name in ("batch_size", "num_threads"):
+            check_int(name, getattr(self, name))
+        for name in ("labeled_steps", "joint_steps"):
+            check_int(name, getattr(self, name), low=0)
+        epochs = self.reference_epochs
+        if not isinstance(epochs, (tuple, list)) or len(epochs) != 2:
+            raise ValueError(f"reference_epochs must be (labeled epochs, joint epochs), got {epochs!r}")
+        for value in epochs:
+            check_int("reference_epochs", value, low=0)
+        check_bool("cosine", self.cosine)
+        if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle a config saved by an earlier version (in a searcher checkpoint being

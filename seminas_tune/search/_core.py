@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
+from seminas_tune._checks import check_choice, check_int
 from seminas_tune.metrics import kendall_tau
 from seminas_tune.search import journal
 from seminas_tune.search.presets import PRESETS, resolve
@@ -97,21 +98,17 @@ class SearcherCore(Searcher):
         background: str = "auto",
         rescore: Callable[[list], Any] | None = None,
     ):
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        check_choice("preset", preset, PRESETS)
         if mode not in ("max", "min", None):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        if not isinstance(max_queries, int) or max_queries < 1:
-            raise ValueError(f"max_queries must be a positive integer, got {max_queries!r}")
-        if background not in ("auto", "ray", "inline"):
-            raise ValueError(f"background must be 'auto', 'ray' or 'inline', got {background!r}")
+        check_int("max_queries", max_queries)
+        check_choice("background", background, ("auto", "ray", "inline"))
         if rescore is not None and not self.supports_rescore:
             raise ValueError(
                 f"{type(self).__name__} does not re-score its pool; rescore= works with the predictor "
                 f"searchers (SemiNASSearcher, NAOSearcher, SemiNASRESearcher)"
             )
-        if not isinstance(resolution, int) or resolution < 2:
-            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+        check_int("resolution", resolution, low=2)
         super().__init__(metric=metric, mode=mode)
         self.resolution = resolution
         self._space: SearchSpace | None = None

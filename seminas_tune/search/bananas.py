@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from seminas_tune._checks import check_choice, check_int, check_number
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
 from seminas_tune.search.seminas import round_seed
 from seminas_tune.spaces.base import SearchSpace
@@ -238,15 +239,9 @@ class BANANASSearcher(ArchSearcher):
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
         positive = ("num_initial", "num_new", "num_parents", "mutations_per_parent", "ensemble_size", "width")
         for name in (*positive, "num_random", "layers", "epochs", "batch_size", "num_threads"):
-            v = getattr(s, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if name in positive else 0):
-                raise ValueError(
-                    f"{name} must be a {'positive' if name in positive else 'non-negative'} integer, got {v!r}"
-                )
-        if not isinstance(s.lr, (int, float)) or not s.lr > 0:
-            raise ValueError(f"lr must be a positive number, got {s.lr!r}")
-        if s.encoding not in ENCODINGS:
-            raise ValueError(f"encoding must be one of {ENCODINGS}, got {s.encoding!r}")
+            check_int(name, getattr(s, name), low=1 if name in positive else 0)
+        check_number("lr", s.lr, positive=True)
+        check_choice("encoding", s.encoding, ENCODINGS)
         self.num_initial: int = s.num_initial
         self.num_new: int = s.num_new
         self.num_parents: int = s.num_parents

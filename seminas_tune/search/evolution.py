@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seminas_tune._checks import check_int
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
 from seminas_tune.search.seminas import check_predictor_settings, controller_request
@@ -28,6 +29,8 @@ class RegularizedEvolutionSearcher(ArchSearcher):
         super().__init__(**kwargs)
         s = self._settings(population_size=population_size, tournament_size=tournament_size)
         population_size, tournament_size = s.population_size, s.tournament_size
+        check_int("population_size", population_size)
+        check_int("tournament_size", tournament_size)
         if not 1 <= tournament_size <= population_size:
             raise ValueError(
                 f"need 1 <= tournament_size <= population_size, got {tournament_size} and {population_size}"
@@ -105,6 +108,10 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         own = set(searcher_parameters(SemiNASRESearcher)) - set(searcher_parameters(RegularizedEvolutionSearcher))
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
         children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
+        check_int("children_per_step", children_per_step)
+        check_int("evals_per_step", evals_per_step)
+        check_int("num_unlabeled", s.num_unlabeled, low=0)
+        check_int("upsample", s.upsample)
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(
                 f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"

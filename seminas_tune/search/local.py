@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seminas_tune._checks import check_int
 from seminas_tune.search.base import ArchSearcher, Observation
 
 
@@ -23,8 +24,7 @@ class LocalSearchSearcher(ArchSearcher):
     def __init__(self, *, num_initial: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         num_initial = self._settings(num_initial=num_initial).num_initial
-        if num_initial < 1:
-            raise ValueError(f"num_initial must be >= 1, got {num_initial}")
+        check_int("num_initial", num_initial)
         self.num_initial = num_initial
         self.current: Observation | None = None  # at the centre of the climb
         self.restarts = 0

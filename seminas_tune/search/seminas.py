@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from seminas_tune._checks import check_choice, check_int, check_number
 from seminas_tune.controller.proposals import ACQUISITIONS
 from seminas_tune.controller.trainer import ControllerConfig, RoundRequest, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
@@ -18,10 +19,8 @@ def round_seed(seed: int, iteration: int) -> int:
 
 def check_predictor_settings(ensemble: Any, acquisition: Any) -> None:
     """Raise ValueError for a bad ``ensemble`` size or ``acquisition`` name."""
-    if not isinstance(ensemble, int) or isinstance(ensemble, bool) or ensemble < 1:
-        raise ValueError(f"ensemble must be a positive integer, got {ensemble!r}")
-    if acquisition not in ACQUISITIONS:
-        raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+    check_int("ensemble", ensemble)
+    check_choice("acquisition", acquisition, ACQUISITIONS)
 
 
 def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
@@ -114,20 +113,15 @@ class SemiNASSearcher(ArchSearcher):
         own = set(searcher_parameters(SemiNASSearcher)) - set(searcher_parameters(ArchSearcher))
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
         for name in ("num_initial", "top_k", "num_new", "upsample"):
-            v = getattr(s, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(s.num_unlabeled, int) or s.num_unlabeled < 0:
-            raise ValueError(f"num_unlabeled must be a non-negative integer, got {s.num_unlabeled!r}")
+            check_int(name, getattr(s, name))
+        check_int("num_unlabeled", s.num_unlabeled, low=0)
         for name, hi in (
             ("new_fraction", 10),
             ("ascent_candidates", 100),
             ("local_candidates", 100),
             ("pool_candidates", 100),
         ):
-            v = getattr(s, name)
-            if not isinstance(v, (int, float)) or not 0 <= v <= hi:
-                raise ValueError(f"{name} must be a number in [0, {hi}], got {v!r}")
+            check_number(name, getattr(s, name), 0, hi)
         check_predictor_settings(s.ensemble, s.acquisition)
         self.num_initial = s.num_initial
         self.num_unlabeled = s.num_unlabeled
