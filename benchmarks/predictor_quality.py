@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import types
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from seminas_tune.controller.epd import EPDConfig
 from seminas_tune.controller.proposals import sample_unlabeled
 from seminas_tune.controller.trainer import RoundRequest, run_round
 from seminas_tune.metrics import kendall_tau, top_k_overlap
-from seminas_tune.search.bananas import encode, train_ensemble
+from seminas_tune.search.bananas import BananasRequest, encode, train_ensemble
 from seminas_tune.search.presets import preset_settings
 
 LABELS = range(10, 101, 10)
@@ -47,7 +46,16 @@ def one_draw(bench, draw: int, positional: bool, with_mlp: bool) -> list[dict]:
     lab, ylab, held, truth = cells[: max(LABELS)], y[: max(LABELS)], cells[max(LABELS) :], y[max(LABELS) :]
     s = preset_settings("seminas", "default", 300)
     cfg = dataclasses.replace(s["controller"], num_threads=1, epd=EPDConfig(positional=positional))
-    mlp = types.SimpleNamespace(**preset_settings("bananas", "default", 300))  # train_ensemble's settings
+    fields = {f.name for f in dataclasses.fields(BananasRequest)}
+    mlp = BananasRequest(  # only the ensemble's settings (BANANAS's default preset) are read
+        space=bench.space,
+        archs=[],
+        scores=np.empty(0),
+        seen_keys=set(),
+        num_new=0,
+        seed=draw,
+        **{k: v for k, v in preset_settings("bananas", "default", 300).items() if k in fields},
+    )
     out, state = [], None
     for n in LABELS:
         req = RoundRequest(

@@ -1,7 +1,8 @@
-"""Search metrics for the TTS supernet: diagonal focus rate and alignment robustness.
+"""Search metrics: the TTS supernet's diagonal focus rate and alignment robustness, and the
+rank agreements (Kendall tau, top-k overlap) that predictor and supernet benchmarks report.
 
-Both read an encoder–decoder attention matrix ``A`` of shape ``O x I`` (decoder steps x encoder
-positions), one sentence at a time, without padding.
+The TTS metrics read an encoder–decoder attention matrix ``A`` of shape ``O x I`` (decoder steps
+x encoder positions), one sentence at a time, without padding.
 """
 
 from __future__ import annotations
