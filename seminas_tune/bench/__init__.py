@@ -110,8 +110,8 @@ __all__ = [
     "run",
     "run_unit",
     "run_units",
+    "setting_problem",
     "summarise",
     "unit_is_done",
-    "setting_problem",
     "validate_settings",
 ]

@@ -119,7 +119,7 @@ class ControllerConfig:
         for value in epochs:
             check_int("reference_epochs", value, low=0)
         check_bool("cosine", self.cosine)
-        if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
+        if str(self.device) not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
     def __setstate__(self, state: dict) -> None:
