@@ -33,6 +33,9 @@ RESERVED = (
 )
 
 
+OPTION_OF = {"space": "--space", "metric": "--metric", "mode": "--mode", "max_queries": "--budget", "seed": "--seed"}
+
+
 class UsageError(ValueError):
     """A command-line mistake, reported as one line."""
 
@@ -144,6 +147,8 @@ def make_searcher(job: SearchJob, space: Any) -> Any:
 
     cls = SEARCHERS[job.searcher]
     for key, value in job.settings.items():
+        if key in OPTION_OF:
+            raise UsageError(f"--set {key}: use {OPTION_OF[key]} instead")
         problem = setting_problem(cls.short_name, key, value, RESERVED, "seminas-tune search")
         if problem:
             raise UsageError(f"--set {key}: {problem}")

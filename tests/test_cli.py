@@ -276,3 +276,14 @@ def test_preset_and_dotted_settings_build_on_each_other():
     paper = searcher("paper", "num_initial=20")
     assert paper.num_initial == 20 and paper.num_new == 100 and paper.controller.schedule == "reference"
     assert _parser().parse_args(["search", "--preset", "paper"]).preset == "paper"
+
+
+def test_set_of_an_argument_the_cli_owns_names_its_option():
+    from seminas_tune.cli_search import SearchJob, UsageError, make_searcher
+    from seminas_tune.spaces import NASBench201Space
+
+    for key, option in (("max_queries", "--budget"), ("seed", "--seed")):
+        with pytest.raises(UsageError, match=f"--set {key}: use {option} instead"):
+            make_searcher(SearchJob(settings={key: 3}), NASBench201Space())
+    with pytest.raises(UsageError, match="seminas-tune search sets background itself"):
+        make_searcher(SearchJob(settings={"background": "ray"}), NASBench201Space())
