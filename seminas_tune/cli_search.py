@@ -20,20 +20,10 @@ from seminas_tune.bench.common import parse_value
 
 BUNDLED = ("nb101", "nb201-cifar10", "nb201-cifar100", "nb201-imagenet")
 META = "seminas_cli.json"  # the options an experiment was started with, beside Tune's files
-RESERVED = (
-    "space",
-    "metric",
-    "mode",
-    "max_queries",
-    "seed",
-    "background",
-    "points_to_evaluate",
-    "resolution",
-    "fidelity",
-)
-
-
 OPTION_OF = {"space": "--space", "metric": "--metric", "mode": "--mode", "max_queries": "--budget", "seed": "--seed"}
+"""Searcher arguments that an option of ``seminas-tune search`` sets."""
+RESERVED = (*OPTION_OF, "background", "points_to_evaluate", "resolution", "fidelity")
+"""Searcher arguments the CLI sets, so ``--set`` may not."""
 
 
 class UsageError(ValueError):

@@ -110,8 +110,6 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
         check_int("children_per_step", children_per_step)
         check_int("evals_per_step", evals_per_step)
-        check_int("num_unlabeled", s.num_unlabeled, low=0)
-        check_int("upsample", s.upsample)
         if not 1 <= evals_per_step <= children_per_step:
             raise ValueError(
                 f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"
@@ -120,7 +118,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.evals_per_step = evals_per_step
         self.num_unlabeled = s.num_unlabeled
         self.upsample = s.upsample
-        check_predictor_settings(s.ensemble, s.acquisition)
+        check_predictor_settings(s)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
         self.controller = s.controller

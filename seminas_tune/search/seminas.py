@@ -17,10 +17,13 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def check_predictor_settings(ensemble: Any, acquisition: Any) -> None:
-    """Raise ValueError for a bad ``ensemble`` size or ``acquisition`` name."""
-    check_int("ensemble", ensemble)
-    check_choice("acquisition", acquisition, ACQUISITIONS)
+def check_predictor_settings(s: Any) -> None:
+    """Raise ValueError for a bad setting of the controller searchers' shared ``num_unlabeled``,
+    ``upsample``, ``ensemble`` or ``acquisition`` (``s``: their resolved settings)."""
+    check_int("num_unlabeled", s.num_unlabeled, low=0)
+    check_int("upsample", s.upsample)
+    check_int("ensemble", s.ensemble)
+    check_choice("acquisition", s.acquisition, ACQUISITIONS)
 
 
 def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
@@ -112,9 +115,8 @@ class SemiNASSearcher(ArchSearcher):
         super().__init__(**kwargs)
         own = set(searcher_parameters(SemiNASSearcher)) - set(searcher_parameters(ArchSearcher))
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
-        for name in ("num_initial", "top_k", "num_new", "upsample"):
+        for name in ("num_initial", "top_k", "num_new"):
             check_int(name, getattr(s, name))
-        check_int("num_unlabeled", s.num_unlabeled, low=0)
         for name, hi in (
             ("new_fraction", 10),
             ("ascent_candidates", 100),
@@ -122,7 +124,7 @@ class SemiNASSearcher(ArchSearcher):
             ("pool_candidates", 100),
         ):
             check_number(name, getattr(s, name), 0, hi)
-        check_predictor_settings(s.ensemble, s.acquisition)
+        check_predictor_settings(s)
         self.num_initial = s.num_initial
         self.num_unlabeled = s.num_unlabeled
         self.top_k = s.top_k
