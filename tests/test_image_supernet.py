@@ -24,6 +24,7 @@ from seminas_tune.supernet.image import (
     ImageSupernetConfig,
     ImageSupernetTask,
     export_arch,
+    lr_at,
     recalibrate_bn,
     supernet_from_store,
 )
@@ -97,6 +98,16 @@ def test_bad_data_settings_raise(tmp_path, digits):
         scan_image_folder(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="val_size"):
         holdout_split(ImageDataConfig(root=str(digits), val_size=10_000))
+    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'cosine'"):
+        task_config(digits, lr_schedule="linear")
+
+
+def test_cosine_schedule_anneals_each_training_call_to_zero(digits):
+    cfg = task_config(digits, lr_schedule="cosine")
+    rates = [lr_at(cfg, step, 10) for step in range(10)]
+    assert rates[0] == cfg.lr and rates[5] == pytest.approx(cfg.lr / 2)
+    assert all(b < a for a, b in zip(rates, rates[1:])) and rates[-1] < 0.03 * cfg.lr
+    assert {lr_at(task_config(digits), step, 10) for step in range(10)} == {cfg.lr}
 
 
 # -- supernet ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -194,6 +195,8 @@ class ImageSupernetConfig:
         width_mult: channel multiplier of the space.
         num_classes: classifier outputs; None = number of class folders.
         lr, momentum, nesterov, weight_decay, label_smoothing, grad_clip: SGD of each trial.
+        lr_schedule: "constant" or "cosine" (from ``lr`` to 0 over the steps of one
+            :meth:`ImageSupernetTask.train_paths` call: one trial, or one stand-alone run).
         bn_recal_batches: fixed training batches (centre crops) that re-estimate a path's BN
             statistics before it is scored or exported.
         eval_batches: held-out batches evaluated (None = all of them).
@@ -207,6 +210,7 @@ class ImageSupernetConfig:
     width_mult: float = 1.0
     num_classes: int | None = None
     lr: float = 0.05
+    lr_schedule: str = "constant"
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 4e-5
@@ -222,6 +226,15 @@ class ImageSupernetConfig:
     def __post_init__(self):
         if self.amp not in ("bf16", "none"):
             raise ValueError(f"amp must be 'bf16' or 'none', got {self.amp!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+
+
+def lr_at(cfg: ImageSupernetConfig, step: int, steps: int) -> float:
+    """Learning rate of ``step`` (0-based) of a ``steps``-step training call."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    return cfg.lr
 
 
 def autocast(device: torch.device, amp: str):
@@ -288,7 +301,9 @@ class ImageSupernetTask(SupernetTask):
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
         start = time.perf_counter()
-        for arch in archs:  # no host synchronisation inside the loop
+        for step, arch in enumerate(archs):  # no host synchronisation inside the loop
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, step, len(archs))
             images, labels = next(batches)
             x, y = self._inputs(images, device), labels.to(device, non_blocking=True)
             with autocast(device, cfg.amp):
