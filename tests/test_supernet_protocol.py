@@ -78,6 +78,33 @@ def test_pool_schedule_mixes_own_path_and_pool():
         SharingConfig(pool_fraction=1.5)
 
 
+def test_store_scores_the_moving_average_and_checkpoints_it(ray_session, tmp_path):
+    from seminas_tune.supernet.store import WeightStore
+
+    init = {"w": torch.zeros(3), "v": torch.zeros(2), "bn.running_var": torch.full((2,), 0.3)}
+    store = WeightStore.remote(init, str(tmp_path), 1, 0.5)
+    for version in range(3):  # w: 1, 2, 3; average: 1 and 1.5 (plain mean; init never counts), then 2.25
+        first_v = {"v": torch.full((2,), 4.0)} if version == 2 else {}  # first trained at the third push
+        ray_session.get(store.push.remote({"w": torch.ones(3), **first_v}, version))
+    version, snap = ray_session.get(store.snapshot.remote())
+    assert version == 3 and torch.equal(snap["w"], torch.full((3,), 2.25))
+    assert torch.equal(snap["v"], torch.full((2,), 4.0))  # its untrained start never counts either
+    assert torch.equal(snap["bn.running_var"], init["bn.running_var"])  # never pushed: exactly the same
+    assert torch.equal(ray_session.get(store.pull.remote())[1]["w"], torch.full((3,), 3.0))  # trials train these
+    ray_session.kill(store)
+    again = WeightStore.remote({}, str(tmp_path), 1, 0.5)  # restarted from the checkpoint, update count too
+    assert torch.equal(ray_session.get(again.averaged.remote())["w"], torch.full((3,), 2.25))
+    ray_session.get(again.push.remote({"w": torch.ones(3)}, 3))  # w: 4, average 0.5 * 2.25 + 0.5 * 4
+    assert torch.equal(ray_session.get(again.averaged.remote())["w"], torch.full((3,), 3.125))
+    ray_session.kill(again)
+    plain = WeightStore.remote(init, None, 1, 0.0)
+    ray_session.get(plain.push.remote({"w": torch.ones(3)}, 0))
+    assert torch.equal(ray_session.get(plain.snapshot.remote())[1]["w"], torch.ones(3))
+    ray_session.kill(plain)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        sharing(1, ema_decay=1.0)
+
+
 def test_concurrent_trials_then_export_gives_finite_outputs_matching_the_path(ray_session, digits):
     """Two trials at once used to sum BN deltas into negative variances (NaN after export)."""
     task = image_task(digits)

@@ -5,13 +5,13 @@ from seminas_tune.supernet.nb101_net import NB101NetConfig, NB101Network, build_
 from seminas_tune.supernet.sharing import (
     SharingConfig,
     SupernetTask,
-    WeightStore,
     run_shared_trial,
     shared_supernet_trainable,
     supernet_from_store,
     supernet_trainable_with_resources,
     trial_resources,
 )
+from seminas_tune.supernet.store import WeightStore
 from seminas_tune.supernet.tts import TTSNet, TTSSupernetTask, TTSTaskConfig, export_architecture, synthesize_to_wav
 
 __all__ = [
