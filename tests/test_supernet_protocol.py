@@ -97,6 +97,9 @@ def test_store_scores_the_moving_average_and_checkpoints_it(ray_session, tmp_pat
     ray_session.get(again.push.remote({"w": torch.ones(3)}, 3))  # w: 4, average 0.5 * 2.25 + 0.5 * 4
     assert torch.equal(ray_session.get(again.averaged.remote())["w"], torch.full((3,), 3.125))
     ray_session.kill(again)
+    off = WeightStore.remote({}, str(tmp_path), 1, 0.0)  # restarted with the average turned off
+    assert torch.equal(ray_session.get(off.averaged.remote())["w"], torch.full((3,), 4.0))
+    ray_session.kill(off)
     plain = WeightStore.remote(init, None, 1, 0.0)
     ray_session.get(plain.push.remote({"w": torch.ones(3)}, 0))
     assert torch.equal(ray_session.get(plain.snapshot.remote())[1]["w"], torch.ones(3))

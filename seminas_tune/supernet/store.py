@@ -101,7 +101,8 @@ class WeightStore:
             self._version, self._pool = blob["version"], list(blob["pool"])
             self._lineage = [*blob["lineage"], blob["version"]]
             self._snapshots = list(blob["snapshots"])
-            self._ema = MovingAverage(ema_decay, blob.get("ema"), blob.get("ema_updates"))
+            if ema_decay:  # (a store restarted with decay 0 scores its current weights)
+                self._ema = MovingAverage(ema_decay, blob.get("ema"), blob.get("ema_updates"))
 
     def checkpoint_path(self) -> Path | None:
         return self._dir / CHECKPOINT_NAME if self._dir else None
