@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seminas_tune.bench import stats
 from seminas_tune.data.images import ImageDataConfig, write_digits_imagefolder
 from seminas_tune.metrics import kendall_tau
 from seminas_tune.spaces.mobilenetv2 import MB_OPS, ZERO
@@ -274,9 +275,8 @@ def main(argv=None) -> None:
 
 
 def mean_se(xs) -> str:
-    x = np.asarray(xs, dtype=float)
-    se = x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else float("nan")
-    return f"{x.mean():.2f} ± {se:.2f}"
+    m, se = stats.mean_se(np.asarray(xs, dtype=float))
+    return f"{m:.2f} ± {se:.2f}"
 
 
 def render_table(res: dict) -> str:
