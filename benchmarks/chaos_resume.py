@@ -93,9 +93,14 @@ def make_searcher(name: str, max_queries: int, seed: int):
             seed=seed,
             population_size=50,
             tournament_size=10,
+            num_initial=50,
             children_per_step=100,
             evals_per_step=10,
+            random_candidates=0,
+            new_fraction=0.0,
             num_unlabeled=1000,
+            ensemble=1,
+            acquisition="mean",
             controller=ctrl,
         )
     raise SystemExit(f"unknown searcher {name!r}")

@@ -43,6 +43,20 @@ ARGS = [
     "seminas_re.controller.joint_steps=15",
     "--set",
     "seminas_re.controller.batch_size=128",
+    # The committed run predates SemiNAS (RE)'s current default: 50 random first, one predictor
+    # ranking by its mean, no random candidates, no position embedding, fixed steps.
+    "--set",
+    "seminas_re.num_initial=50",
+    "--set",
+    "seminas_re.random_candidates=0",
+    "--set",
+    "seminas_re.new_fraction=0",
+    "--set",
+    "seminas_re.ensemble=1",
+    "--set",
+    "seminas_re.acquisition=mean",
+    "--set",
+    "seminas_re.controller.epd.positional=false",
 ]
 
 if __name__ == "__main__":

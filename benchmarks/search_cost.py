@@ -37,7 +37,7 @@ def one_search(label: str, bench, seed: int, budget: int, threads: int) -> dict:
     t0 = time.perf_counter()
     drive_inline(h, bench, seed, None if is_ours(base_algorithm(label)) else bench.space.tune_space())
     wall = time.perf_counter() - t0
-    if not hasattr(inner, "history"):  # no controller rounds, or none recorded (SemiNAS (RE))
+    if not hasattr(inner, "history"):  # no controller rounds
         return {"seconds": wall, "valid": h.n_valid, "rounds": None}
     rounds = [r.get("total_s", r.get("seconds")) for r in inner.history]
     return {"seconds": wall, "valid": h.n_valid, "rounds": [r for r in rounds if r is not None]}

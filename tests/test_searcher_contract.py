@@ -25,7 +25,14 @@ SMALL = {
     "seminas": dict(num_initial=4, num_new=4, top_k=4, num_unlabeled=40, controller=TINY),
     "nao": dict(num_initial=4, num_new=4, top_k=4, controller=TINY),
     "seminas_re": dict(
-        population_size=4, tournament_size=2, children_per_step=6, evals_per_step=3, num_unlabeled=40, controller=TINY
+        population_size=4,
+        tournament_size=2,
+        num_initial=4,
+        children_per_step=6,
+        evals_per_step=3,
+        random_candidates=6,
+        num_unlabeled=40,
+        controller=TINY,
     ),
     "re": dict(population_size=4, tournament_size=2),
     "local": dict(num_initial=2),
@@ -153,8 +160,25 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     )
     assert (paper.ensemble, paper.acquisition, paper.ascent_candidates, paper.local_candidates) == (1, "mean", 1, 0)
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
-    re = SEARCHERS["seminas_re"](max_queries=300)
-    assert (re.population_size, re.children_per_step, re.evals_per_step) == (50, 1000, 100)
+    re, sem = SEARCHERS["seminas_re"](max_queries=300), SEARCHERS["seminas"](max_queries=300)
+    assert (re.population_size, re.children_per_step, re.random_candidates) == (50, 1000, 1000)
+    # SemiNAS's predictor and schedule
+    assert (re.num_initial, re.evals_per_step, re.new_fraction, re.ensemble, re.acquisition, re.controller) == (
+        sem.num_initial,
+        sem.num_new,
+        sem.new_fraction,
+        sem.ensemble,
+        sem.acquisition,
+        sem.controller,
+    )
+    re = SEARCHERS["seminas_re"](max_queries=300, preset="paper")
+    assert (re.num_initial, re.children_per_step, re.evals_per_step, re.random_candidates, re.ensemble) == (
+        50,
+        100,
+        10,
+        0,
+        1,
+    )
     with pytest.raises(ValueError, match="preset must be one of"):
         SEARCHERS["re"](preset="fast")
 
@@ -184,9 +208,14 @@ def test_bad_arguments_raise_one_clear_error():
         s.on_trial_complete("t0", {"accuracy": 0.9})
 
 
+#: SemiNAS (RE) with SemiNAS's schedule: 4 random, then batches of 4 ranked from 20 children.
+RE_AS_SEMINAS = dict(num_initial=4, population_size=6, evals_per_step=4, children_per_step=20)
+
+
+@pytest.mark.parametrize("name, kw", [("seminas", {}), ("seminas_re", RE_AS_SEMINAS)])
 @pytest.mark.parametrize("fraction, sizes", [(0.0, [4, 4, 4, 4, 4, 4, 4, 2]), (0.5, [4, 4, 6, 9, 7])])
-def test_new_fraction_grows_the_batches(fraction, sizes):
-    s = make("seminas", max_queries=34, new_fraction=fraction)
+def test_new_fraction_grows_the_batches(name, kw, fraction, sizes):
+    s = make(name, max_queries=34, new_fraction=fraction, **kw)
     starts = []  # index of each controller batch's first suggestion
     for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
         if s.iteration > len(starts):
@@ -194,8 +223,26 @@ def test_new_fraction_grows_the_batches(fraction, sizes):
         s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
     assert [b - a for a, b in zip(starts, [*starts[1:], 34])] == sizes
     with pytest.raises(ValueError, match="new_fraction"):
-        make("seminas", new_fraction=-1)
+        make(name, new_fraction=-1)
+    with pytest.raises(ValueError, match="random_candidates must be"):
+        make("seminas_re", random_candidates=-1)
     with pytest.raises(ValueError, match="local_candidates must be a number in"):
         make("nao", local_candidates=-1)
     with pytest.raises(ValueError, match="acquisition must be one of"):
         make("seminas", acquisition="ucb")
+
+
+def test_seminas_re_ranks_random_candidates_beside_the_children():
+    # One child per step could fill a batch of one; the batches of 3 come from the random ones.
+    s = make("seminas_re", **RE_AS_SEMINAS | dict(children_per_step=1, evals_per_step=3, random_candidates=5))
+    sizes: list[int] = []
+    for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
+        if s.iteration > len(sizes):
+            sizes.append(0)
+        if sizes:
+            sizes[-1] += 1
+        s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
+    assert sizes == [3, 3, 2]
+    assert [h["candidates"] for h in s.history] == [6, 6, 6]  # 1 child + 5 random per round
+    with pytest.raises(ValueError, match=r"evals_per_step \(3\) exceeds the candidates per step"):
+        make("seminas_re", children_per_step=1, evals_per_step=3, random_candidates=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seminas_tune._checks import check_int
+from seminas_tune._checks import check_int, check_number
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
 from seminas_tune.search.seminas import check_predictor_settings, controller_request
@@ -73,18 +73,25 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
     """SemiNAS (RE): regularized evolution whose children are ranked by the semi-supervised
     predictor, evaluating only the best-predicted.
 
-    Each step draws ``children_per_step`` children by tournament and mutation, scores them
-    with the predictor (trained, in the background, on the evaluated architectures plus
-    ``num_unlabeled`` pseudo-labeled ones), and queues the ``evals_per_step`` best-predicted.
-    With the defaults that is 100 children scored per 10 evaluations (10 per evaluation): a
-    large enough pool for the predictor's ranking to matter, small enough that the children
-    stay near the population (at 10 mutations per evaluation the pool covers most of the
-    parents' neighbourhoods on NB-101), and the predictor is retrained every 10 labels.
+    Each step draws ``children_per_step`` children by tournament and mutation, adds
+    ``random_candidates`` random unseen architectures, scores them with the predictor (trained,
+    in the background, on the evaluated architectures plus ``num_unlabeled`` pseudo-labeled
+    ones) and queues the best by the acquisition. The paper's setting: 100 children per 10
+    evaluations, one predictor, no random candidates. The default preset gives it SemiNAS's
+    predictor and schedule (:mod:`seminas_tune.search.presets`).
 
     Args (keyword-only, beside :class:`RegularizedEvolutionSearcher`'s):
+        num_initial: random architectures evaluated before the predictor ranks children
+            (None: ``population_size``, as RE starts); the population is always the
+            ``population_size`` most recent evaluations.
         children_per_step: children scored per step.
         evals_per_step: best-predicted children evaluated per step (and labels between
             predictor retrainings).
+        random_candidates: random unseen architectures ranked beside the children each step
+            (global moves out of the population's basin; the paper: 0).
+        new_fraction: when > 0, a step evaluates ``max(evals_per_step, new_fraction x
+            evaluated so far)``, as :class:`~seminas_tune.search.seminas.SemiNASSearcher`'s
+            batches grow.
         num_unlabeled, upsample, ensemble, acquisition, controller: as for
             :class:`~seminas_tune.search.seminas.SemiNASSearcher`; the acquisition ranks the children.
     """
@@ -95,8 +102,11 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
     def __init__(
         self,
         *,
+        num_initial: int | None = None,
         children_per_step: int | None = None,
         evals_per_step: int | None = None,
+        random_candidates: int | None = None,
+        new_fraction: float | None = None,
         num_unlabeled: int | None = None,
         upsample: int | None = None,
         ensemble: int | None = None,
@@ -107,15 +117,21 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         super().__init__(**kwargs)
         own = set(searcher_parameters(SemiNASRESearcher)) - set(searcher_parameters(RegularizedEvolutionSearcher))
         s = self._settings(**{k: v for k, v in locals().items() if k in own})
-        children_per_step, evals_per_step = s.children_per_step, s.evals_per_step
-        check_int("children_per_step", children_per_step)
-        check_int("evals_per_step", evals_per_step)
-        if not 1 <= evals_per_step <= children_per_step:
+        for name in ("children_per_step", "evals_per_step"):
+            check_int(name, getattr(s, name))
+        check_int("random_candidates", s.random_candidates, low=0)
+        if s.evals_per_step > s.children_per_step + s.random_candidates:
             raise ValueError(
-                f"need 1 <= evals_per_step <= children_per_step, got {evals_per_step} and {children_per_step}"
+                f"evals_per_step ({s.evals_per_step}) exceeds the candidates per step: children_per_step "
+                f"({s.children_per_step}) + random_candidates ({s.random_candidates}); lower it or raise those"
             )
-        self.children_per_step = children_per_step
-        self.evals_per_step = evals_per_step
+        check_number("new_fraction", s.new_fraction, 0, 10)
+        self.num_initial = self.population_size if s.num_initial is None else s.num_initial
+        check_int("num_initial", self.num_initial)
+        self.children_per_step = s.children_per_step
+        self.evals_per_step = s.evals_per_step
+        self.random_candidates = s.random_candidates
+        self.new_fraction = float(s.new_fraction)
         self.num_unlabeled = s.num_unlabeled
         self.upsample = s.upsample
         check_predictor_settings(s)
@@ -124,7 +140,13 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
+        self.history: list[dict] = []
         self._children: list = []
+
+    def _initial(self) -> list | None:
+        if self.num_suggested < self.num_initial:
+            return self.sample_new(1)
+        return None
 
     def _propose(self) -> list | None:
         initial = self._initial()
@@ -144,6 +166,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
             if c is not None and self.space.key(c) not in keys:
                 keys.add(self.space.key(c))
                 children.append(c)
+        children += [a for a in self.sample_new(self.random_candidates) if self.space.key(a) not in keys]
         if not children:
             return self.sample_new(1)
         self._children = children
@@ -156,7 +179,8 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.controller_state = result.state
         self.iteration += 1
         order = result.candidate_order
-        remaining = self.max_queries - self.num_suggested
-        best = [self._children[i] for i in order[: min(self.evals_per_step, remaining)]]
+        size = max(self.evals_per_step, int(self.new_fraction * self.num_suggested))
+        best = [self._children[i] for i in order[: min(size, self.max_queries - self.num_suggested)]]
+        self.history.append({**result.info, "iteration": self.iteration, "candidates": len(self._children)})
         self._children = []
         return best

@@ -8,6 +8,8 @@
   gradient-ascent decodes (3 x the batch), the best cells' unseen neighbours (10 x) and the best
   pseudo-labeled cells (3 x); 2,000 pseudo-labels, 60 + 20 warm-started controller steps; the
   encoder embeds each token's position (``EPDConfig.positional``).
+  SemiNAS (RE) has the same predictor and schedule and ranks the children of 1,000 tournaments and
+  1,000 random cells per step (``benchmarks/results/seminas_re/``).
 - ``"paper"``: each publication's setting. SemiNAS, Luo et al. (2020): N = 100, M = 10,000,
   K = 100, 100 new per iteration, the reference controller schedule (1,000 + 500 epochs: hours
   per round on a CPU). BANANAS, White et al. (2021): 10 random, then 10 per round, an ensemble
@@ -71,23 +73,27 @@ def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
     if preset == "paper":
         return dict(
             _evolution(preset, budget),
+            num_initial=None,
             children_per_step=100,
             evals_per_step=10,
+            random_candidates=0,
+            new_fraction=0.0,
             num_unlabeled=10_000,
             upsample=10,
             ensemble=1,
             acquisition="mean",
             controller=ControllerConfig(schedule="reference"),
         )
+    # SemiNAS's predictor and schedule; its candidates are the tournament children plus random
+    # cells, which pull a population out of a basin its mutations cannot leave.
+    same = ("num_initial", "new_fraction", "num_unlabeled", "upsample", "ensemble", "acquisition", "controller")
+    seminas = _seminas(preset, budget)
     return dict(
         _evolution(preset, budget),
         children_per_step=1000,
-        evals_per_step=min(100, max(5, budget // 3)),
-        num_unlabeled=2_000,
-        upsample=10,
-        ensemble=1,
-        acquisition="mean",
-        controller=ControllerConfig(labeled_steps=15, joint_steps=15, batch_size=128),
+        evals_per_step=seminas["num_new"],
+        random_candidates=1000,
+        **{k: seminas[k] for k in same},
     )
 
 
