@@ -212,16 +212,21 @@ def test_bad_arguments_raise_one_clear_error():
 RE_AS_SEMINAS = dict(num_initial=4, population_size=6, evals_per_step=4, children_per_step=20)
 
 
+def batch_sizes(s) -> list[int]:
+    """Run ``s`` on NB101-30k to its budget; the number of suggestions of each controller round."""
+    sizes: list[int] = []
+    for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
+        sizes += [0] * (s.iteration - len(sizes))
+        if sizes:
+            sizes[-1] += 1
+        s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
+    return sizes
+
+
 @pytest.mark.parametrize("name, kw", [("seminas", {}), ("seminas_re", RE_AS_SEMINAS)])
 @pytest.mark.parametrize("fraction, sizes", [(0.0, [4, 4, 4, 4, 4, 4, 4, 2]), (0.5, [4, 4, 6, 9, 7])])
 def test_new_fraction_grows_the_batches(name, kw, fraction, sizes):
-    s = make(name, max_queries=34, new_fraction=fraction, **kw)
-    starts = []  # index of each controller batch's first suggestion
-    for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
-        if s.iteration > len(starts):
-            starts.append(i)
-        s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
-    assert [b - a for a, b in zip(starts, [*starts[1:], 34])] == sizes
+    assert batch_sizes(make(name, max_queries=34, new_fraction=fraction, **kw)) == sizes
     with pytest.raises(ValueError, match="new_fraction"):
         make(name, new_fraction=-1)
     with pytest.raises(ValueError, match="random_candidates must be"):
@@ -235,14 +240,7 @@ def test_new_fraction_grows_the_batches(name, kw, fraction, sizes):
 def test_seminas_re_ranks_random_candidates_beside_the_children():
     # One child per step could fill a batch of one; the batches of 3 come from the random ones.
     s = make("seminas_re", **RE_AS_SEMINAS | dict(children_per_step=1, evals_per_step=3, random_candidates=5))
-    sizes: list[int] = []
-    for i, cfg in enumerate(iter(lambda: s.suggest(f"t{s.num_suggested}"), "FINISHED")):
-        if s.iteration > len(sizes):
-            sizes.append(0)
-        if sizes:
-            sizes[-1] += 1
-        s.on_trial_complete(f"t{i}", evaluate_nasbench101(cfg))
-    assert sizes == [3, 3, 2]
+    assert batch_sizes(s) == [3, 3, 2]
     assert [h["candidates"] for h in s.history] == [6, 6, 6]  # 1 child + 5 random per round
     with pytest.raises(ValueError, match=r"evals_per_step \(3\) exceeds the candidates per step"):
         make("seminas_re", children_per_step=1, evals_per_step=3, random_candidates=1)

@@ -7,7 +7,7 @@ from typing import Any
 from seminas_tune._checks import check_int, check_number
 from seminas_tune.controller.trainer import ControllerConfig, RoundResult, run_round
 from seminas_tune.search.base import ArchSearcher, searcher_parameters
-from seminas_tune.search.seminas import check_predictor_settings, controller_request
+from seminas_tune.search.seminas import check_predictor_settings, controller_request, grown_batch
 
 
 class RegularizedEvolutionSearcher(ArchSearcher):
@@ -36,6 +36,7 @@ class RegularizedEvolutionSearcher(ArchSearcher):
                 f"need 1 <= tournament_size <= population_size, got {tournament_size} and {population_size}"
             )
         self.population_size = population_size
+        self.num_initial = population_size  # random architectures before the first child
         self.tournament_size = tournament_size
 
     def population(self) -> list:
@@ -55,7 +56,7 @@ class RegularizedEvolutionSearcher(ArchSearcher):
 
     def _initial(self) -> list | None:
         """Random initial population; None once it is fully suggested."""
-        if self.num_suggested < self.population_size:
+        if self.num_suggested < self.num_initial:
             return self.sample_new(1)
         return None
 
@@ -126,8 +127,9 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
                 f"({s.children_per_step}) + random_candidates ({s.random_candidates}); lower it or raise those"
             )
         check_number("new_fraction", s.new_fraction, 0, 10)
-        self.num_initial = self.population_size if s.num_initial is None else s.num_initial
-        check_int("num_initial", self.num_initial)
+        if s.num_initial is not None:
+            check_int("num_initial", s.num_initial)
+            self.num_initial = s.num_initial
         self.children_per_step = s.children_per_step
         self.evals_per_step = s.evals_per_step
         self.random_candidates = s.random_candidates
@@ -142,11 +144,6 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.controller_state: dict | None = None
         self.history: list[dict] = []
         self._children: list = []
-
-    def _initial(self) -> list | None:
-        if self.num_suggested < self.num_initial:
-            return self.sample_new(1)
-        return None
 
     def _propose(self) -> list | None:
         initial = self._initial()
@@ -179,8 +176,10 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.controller_state = result.state
         self.iteration += 1
         order = result.candidate_order
-        size = max(self.evals_per_step, int(self.new_fraction * self.num_suggested))
-        best = [self._children[i] for i in order[: min(size, self.max_queries - self.num_suggested)]]
+        size = grown_batch(
+            self.evals_per_step, self.new_fraction, self.num_suggested, self.max_queries - self.num_suggested
+        )
+        best = [self._children[i] for i in order[:size]]
         self.history.append({**result.info, "iteration": self.iteration, "candidates": len(self._children)})
         self._children = []
         return best

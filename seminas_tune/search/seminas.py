@@ -17,6 +17,11 @@ def round_seed(seed: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, iteration]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def grown_batch(minimum: int, fraction: float, suggested: int, remaining: int) -> int:
+    """A round's batch: ``max(minimum, fraction x suggested)``, at most ``remaining``."""
+    return min(max(minimum, int(fraction * suggested)), remaining)
+
+
 def check_predictor_settings(s: Any) -> None:
     """Raise ValueError for a bad setting of the controller searchers' shared ``num_unlabeled``,
     ``upsample``, ``ensemble`` or ``acquisition`` (``s``: their resolved settings)."""
@@ -162,7 +167,7 @@ class SemiNASSearcher(ArchSearcher):
 
     def _batch(self, remaining: int) -> int:
         """Architectures the next iteration proposes."""
-        return min(max(self.num_new, int(self.new_fraction * self.num_suggested)), remaining)
+        return grown_batch(self.num_new, self.new_fraction, self.num_suggested, remaining)
 
     def _apply(self, result: RoundResult, remaining: int) -> list:
         self.controller_state = result.state
