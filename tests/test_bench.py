@@ -174,6 +174,10 @@ def test_harness_run_outputs_self_check_and_resume(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     settings = json.loads((out / "settings.json").read_text())
     assert settings["budget"] == 60 and "basic" in settings["algorithms"]
+    per_seed = pd.read_csv(out / "per_seed.csv").set_index(["algorithm", "seed"])
+    assert len(per_seed) == 6 and {"regret@50", "regret@60", "queries_top_0.001"} <= set(per_seed.columns)
+    at60 = valid[valid["query"] == 60].set_index(["algorithm", "seed"])["regret"] * 100
+    assert np.allclose(per_seed.loc[at60.index, "regret@60"], at60, atol=1e-5)
     meta = json.loads((out / "parts" / "nb101" / "basic" / "seed0000.json").read_text())
     assert meta["n_valid"] == 60 and meta["n_invalid"] > 0 and meta["stop_reason"] == "budget"
 
@@ -232,6 +236,26 @@ def test_goal_lines_judge_seminas_against_the_best_other_searcher_paired_by_seed
     assert "SemiNAS 50; fewest: random 25." in text
     assert "SemiNAS at 300 queries 0.004 pp against RE at 1000 0.002 pp: worse." in text
     assert B.goal_lines(curves, hits, ["seminas", "seminas@x"], [100]) == []
+
+
+def test_variant_lines_pair_each_seminas_variant_with_seminas_by_seed():
+    """Generated curves (four seeds): seminas@worse is worse on every seed (clear), seminas@mixed
+    better on two seeds and worse on two (not clear); queries to the top are compared per seed."""
+    grid = np.arange(1, 301)
+    curves = {("seminas", s): 0.01 / grid for s in range(4)}
+    curves |= {("seminas@worse", s): (0.02 + 0.002 * s) / grid for s in range(4)}
+    curves |= {("seminas@mixed", s): (0.02 if s % 2 else 0.0) / grid for s in range(4)}
+    curves |= {("re", s): 0.05 / grid for s in range(4)}
+    hits = {("seminas", s): 40.0 for s in range(4)}
+    hits |= {("seminas@worse", s): [50.0, 60.0, math.inf, 30.0][s] for s in range(4)}
+    hits |= {("seminas@mixed", s): 40.0 for s in range(4)}
+    algs = ["seminas", "seminas@worse", "seminas@mixed", "re"]
+    rows = {ln.split(" | ")[0]: ln for ln in B.variant_lines(curves, hits, algs, [100]) if ln.startswith("| seminas@")}
+    assert set(rows) == {"| seminas@worse", "| seminas@mixed"}
+    assert rows["| seminas@worse"] == "| seminas@worse | 4 | +0.013 +- 0.001* | 55 / 40 | 3 / 1 |"
+    assert rows["| seminas@mixed"].startswith("| seminas@mixed | 4 | +0.000 +- 0.006 |")
+    assert rows["| seminas@mixed"].endswith("| 40 / 40 | 0 / 0 |")
+    assert B.variant_lines(curves, hits, ["seminas", "re"], [100]) == []
 
 
 def test_builtin_budget_stops_their_columns_and_curves_at_it(tmp_path):

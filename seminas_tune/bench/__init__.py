@@ -56,6 +56,7 @@ from seminas_tune.bench.stats import (
     queries_to,
     random_expectation,
     regret_curves,
+    variant_lines,
 )
 from seminas_tune.bench.tables import (
     BENCHMARKS,
@@ -114,4 +115,5 @@ __all__ = [
     "summarise",
     "unit_is_done",
     "validate_settings",
+    "variant_lines",
 ]

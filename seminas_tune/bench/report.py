@@ -18,6 +18,7 @@ from seminas_tune.bench.stats import (
     queries_to,
     random_expectation,
     regret_curves,
+    variant_lines,
 )
 from seminas_tune.bench.tables import Benchmark, get_benchmark
 
@@ -70,6 +71,7 @@ def summarise(
         "",
     ]
     meta_df = pd.DataFrame([m for m in metas if "error" not in m])
+    per_seed = []
     for bname in benchmarks:
         bench = get_benchmark(bname)
         bdf = df[df["benchmark"] == bench.name]
@@ -85,8 +87,10 @@ def summarise(
             all_curves[col] = curves
             lines += _regret_table(curves, short, title, algorithms, budgets, budget_of, budget)
         hits = {f: queries_to(bdf, bench.threshold(f)) for f in opt.top_fractions}
+        per_seed += _per_seed_rows(bench.name, all_curves, hits, budgets)
         lines += _top_table(bench, hits, algorithms)
         lines += goal_lines(all_curves["regret"], hits[opt.top_fractions[0]], algorithms, budgets)
+        lines += variant_lines(all_curves["regret"], hits[opt.top_fractions[0]], algorithms, budgets)
         rand = [a for a in algorithms if base_algorithm(a) == "random"]
         if rand and (bench.test is None or bench.name.startswith("nb201")):
             lines += _self_check(bench, all_curves["regret"], rand, budgets, announce=bname == "nb101")
@@ -97,6 +101,9 @@ def summarise(
         if plots:
             _plot(bench, all_curves, algorithms, budget, out)
             lines += [f"![regret]({'regret_' + bench.ident + '.png'})", ""]
+    if per_seed:
+        pd.DataFrame(per_seed).to_csv(out / "per_seed.csv", index=False)
+        lines += ["Per seed: regret (pp) at each budget and queries to the top, in `per_seed.csv`.", ""]
     lines += ["## settings", "", "```json", json.dumps(settings, indent=1, default=str), "```", ""]
     text = "\n".join(lines)
     (out / "summary.md").write_text(text)
@@ -131,6 +138,24 @@ def _regret_table(
             cells.append("-" if math.isnan(m) else f"{m:.3f} +- {se:.3f}{r}")
         lines.append(f"| {a} | {len(seeds_of[a])} | " + " | ".join(cells) + f" | {short.get(a, 0)} |")
     return lines + [""]
+
+
+def _per_seed_rows(benchmark: str, all_curves: dict, hits: dict, budgets: list[int]) -> list[dict]:
+    """One row per (algorithm, seed): each curve's value at each budget (pp; empty past the
+    algorithm's own budget) and the queries to each top fraction (empty if never reached), small
+    enough to commit, so later runs can be paired with this one by seed."""
+    rows = []
+    for alg, seed in all_curves["regret"]:
+        row: dict = {"benchmark": benchmark, "algorithm": alg, "seed": seed}
+        for col, curves in all_curves.items():
+            for b in budgets:
+                v = curves[(alg, seed)][b - 1] * 100
+                row[f"{col}@{b}"] = None if math.isnan(v) else round(float(v), 5)
+        for f, h in hits.items():
+            q = h.get((alg, seed), math.inf)
+            row[f"queries_top_{f:g}"] = None if math.isinf(q) else int(q)
+        rows.append(row)
+    return rows
 
 
 def _top_table(bench: Benchmark, hits: dict, algorithms: list[str]) -> list[str]:

@@ -140,3 +140,36 @@ def goal_lines(curves: dict, hits: dict, algorithms: list[str], budgets: list[in
             f"{'as good or better' if s300 <= r1000 else 'worse'}."
         )
     return lines + [""]
+
+
+def variant_lines(curves: dict, hits: dict, algorithms: list[str], budgets: list[int]) -> list[str]:
+    """SemiNAS's own variants (``seminas@...``, an ablation's) against SemiNAS, paired by seed: the
+    regret difference at each budget (positive: the variant is worse; ``*`` when more than two
+    standard errors from zero) and, over the seeds both ran, the median queries to a top-0.1 %
+    cell and the seeds on which the variant got there later / sooner. Empty without variants."""
+    algs = [a for a in algorithms if any(k[0] == a for k in curves)]
+    variants = [a for a in algs if a.startswith("seminas@")]
+    if "seminas" not in algs or not variants:
+        return []
+    lines = [
+        "### Variants against SemiNAS",
+        "",
+        "Paired over common seeds: the variant's regret minus SemiNAS's (pp, mean +- s.e.; positive: the "
+        "variant is worse; * = more than two standard errors from zero). Top 0.1 %: median queries to a "
+        "top-0.1 % cell, variant / SemiNAS, and the seeds on which the variant got there later / sooner.",
+        "",
+        "| variant | seeds | " + " | ".join(f"@{b}" for b in budgets) + " | top 0.1 % | later / sooner |",
+        "|---|---:|" + "---:|" * len(budgets) + "---:|---:|",
+    ]
+    for v in variants:
+        cells, n = [], 0
+        for b in budgets:
+            d, dse, n_b = paired_difference(curves, v, "seminas", b)
+            n = max(n, n_b)
+            cells.append("" if math.isnan(d) else f"{d:+.3f} +- {dse:.3f}{'*' if abs(d) > 2 * dse else ''}")
+        seeds = sorted({s for (x, s) in hits if x == v} & {s for (x, s) in hits if x == "seminas"})
+        mine, base = (np.array([hits[(a, s)] for s in seeds]) for a in (v, "seminas"))
+        medians = f"{np.median(mine):g} / {np.median(base):g}" if seeds else ""
+        order = f"{int((mine > base).sum())} / {int((mine < base).sum())}"
+        lines.append(f"| {v} | {n} | " + " | ".join(cells) + f" | {medians} | {order} |")
+    return lines + [""]
