@@ -1,0 +1,94 @@
+"""Pool a finished run's summary with a later run over new seeds, when the first run's CSVs are gone.
+
+The first run is read from its ``summary.md`` regret table (mean +- standard error over n seeds,
+as printed, to three decimals); the second from its ``per_seed.csv``. Means and standard errors
+are pooled exactly from those figures, so the pooled errors carry the first table's rounding.
+
+    python benchmarks/pool_runs.py --summary benchmarks/results/seminas_default/nb101_2000/summary.md \
+        --per-seed benchmarks/results/seminas_default/nb101_2000_seeds136-199/per_seed.csv \
+        --benchmark nb101 --paired seminas@300-re@1000=0.0045,0.0019
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+from pathlib import Path
+
+_ROW = re.compile(r"^\| (\S+) \| (\d+) \|(.*)\| \d+ \|$")
+_CELL = re.compile(r"([-\d.]+) \+- ([\d.]+)")
+
+
+def read_summary(path: Path, benchmark: str) -> tuple[list[int], dict[str, tuple[int, list]]]:
+    """Budgets and {algorithm: (seeds, [(mean, se), ...])} of one benchmark's regret table."""
+    section = path.read_text().split(f"\n## {benchmark}\n", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in section.splitlines() if line.startswith("| algorithm | seeds | @"))
+    budgets = [int(cell.strip()[1:]) for cell in header.split("|")[3:-2]]
+    table = {}
+    for line in section.split("### regret", 1)[1].split("###", 1)[0].splitlines():
+        match = _ROW.match(line)
+        if match:
+            cells = [(float(m), float(s)) for m, s in _CELL.findall(match.group(3))]
+            table[match.group(1)] = (int(match.group(2)), cells)
+    return budgets, table
+
+
+def pool(n1: int, mean1: float, se1: float, xs: list[float]) -> tuple[float, float]:
+    """Mean and standard error over n1 + len(xs) values, the first n1 known by mean and SE."""
+    n = n1 + len(xs)
+    mean = (n1 * mean1 + sum(xs)) / n
+    squares = (n1 - 1) * n1 * se1**2 + n1 * mean1**2 + sum(x * x for x in xs)
+    return mean, math.sqrt(max(squares - n * mean**2, 0.0) / (n - 1) / n)
+
+
+def pooled(summary: Path, per_seed: Path, benchmark: str) -> tuple[list[int], dict, dict]:
+    """Budgets, {algorithm: (seeds, [(mean, se), ...])} pooled, and the later run's rows by algorithm and seed."""
+    budgets, table = read_summary(summary, benchmark)
+    by_alg: dict[str, dict[int, dict]] = {}
+    for row in csv.DictReader(per_seed.open()):
+        if row["benchmark"] == benchmark:
+            by_alg.setdefault(row["algorithm"], {})[int(row["seed"])] = row
+    out = {}
+    for alg, (n1, cells) in table.items():
+        if len(cells) != len(budgets):
+            raise SystemExit(f"{summary}: {alg} has {len(cells)} mean +- SE cells for {len(budgets)} budgets")
+        new = by_alg.get(alg, {}).values()
+        out[alg] = (
+            n1 + len(new),
+            [pool(n1, m, s, [float(r[f"regret@{b}"]) for r in new]) for b, (m, s) in zip(budgets, cells)],
+        )
+    return budgets, out, by_alg
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--summary", type=Path, required=True, help="the first run's summary.md")
+    parser.add_argument("--per-seed", type=Path, required=True, help="the later run's per_seed.csv")
+    parser.add_argument("--benchmark", required=True)
+    parser.add_argument(
+        "--paired",
+        action="append",
+        default=[],
+        help="A@B-C@D=MEAN,SE: pool a paired difference whose first-run value is MEAN +- SE",
+    )
+    args = parser.parse_args(argv)
+    budgets, table, by_alg = pooled(args.summary, args.per_seed, args.benchmark)
+    print("| algorithm | seeds | " + " | ".join(f"@{b}" for b in budgets) + " |")
+    print("|---|---:|" + "---:|" * len(budgets))
+    for alg, (n, cells) in table.items():
+        print(f"| {alg} | {n} | " + " | ".join(f"{m:.4f} +- {s:.4f}" for m, s in cells) + " |")
+    for spec in args.paired:
+        pair, first = spec.split("=")
+        (a, ba), (c, bc) = (side.split("@") for side in pair.split("-"))
+        mean1, se1 = (float(v) for v in first.split(","))
+        seeds = sorted(set(by_alg[a]) & set(by_alg[c]))
+        diffs = [float(by_alg[a][s][f"regret@{ba}"]) - float(by_alg[c][s][f"regret@{bc}"]) for s in seeds]
+        n1 = min(table[a][0], table[c][0]) - len(diffs)
+        mean, se = pool(n1, mean1, se1, diffs)
+        print(f"{pair}, paired by seed: {mean:+.4f} +- {se:.4f} over {n1 + len(diffs)} seeds")
+
+
+if __name__ == "__main__":
+    main()
