@@ -23,7 +23,11 @@ _CELL = re.compile(r"([-\d.]+) \+- ([\d.]+)")
 
 def read_summary(path: Path, benchmark: str) -> tuple[list[int], dict[str, tuple[int, list]]]:
     """Budgets and {algorithm: (seeds, [(mean, se), ...])} of one benchmark's regret table."""
-    section = path.read_text().split(f"\n## {benchmark}\n", 1)[1].split("\n## ", 1)[0]
+    text = path.read_text()
+    if f"\n## {benchmark}\n" not in text:
+        found = ", ".join(re.findall(r"^## (\S+)$", text, flags=re.M)) or "none"
+        raise SystemExit(f"{path}: no '## {benchmark}' section (sections: {found}); pass one of them as --benchmark")
+    section = text.split(f"\n## {benchmark}\n", 1)[1].split("\n## ", 1)[0]
     header = next(line for line in section.splitlines() if line.startswith("| algorithm | seeds | @"))
     budgets = [int(cell.strip()[1:]) for cell in header.split("|")[3:-2]]
     table = {}
@@ -75,14 +79,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     budgets, table, by_alg = pooled(args.summary, args.per_seed, args.benchmark)
+    pairs = []  # checked before anything is printed
+    for spec in args.paired:
+        match = re.fullmatch(r"(([^@-]+)@(\d+)-([^@-]+)@(\d+))=([-\d.]+),([\d.]+)", spec)
+        sides = [match.group(2, 3), match.group(4, 5)] if match else []
+        if not sides or not all(
+            alg in by_alg and alg in table and f"regret@{b}" in next(iter(by_alg[alg].values())) for alg, b in sides
+        ):
+            raise SystemExit(
+                f"--paired {spec!r}: expected ALG@BUDGET-ALG@BUDGET=MEAN,SE with algorithms and budgets of both runs"
+            )
+        pairs.append((*match.group(1, 2, 3, 4, 5), float(match.group(6)), float(match.group(7))))
     print("| algorithm | seeds | " + " | ".join(f"@{b}" for b in budgets) + " |")
     print("|---|---:|" + "---:|" * len(budgets))
     for alg, (n, cells) in table.items():
         print(f"| {alg} | {n} | " + " | ".join(f"{m:.4f} +- {s:.4f}" for m, s in cells) + " |")
-    for spec in args.paired:
-        pair, first = spec.split("=")
-        (a, ba), (c, bc) = (side.split("@") for side in pair.split("-"))
-        mean1, se1 = (float(v) for v in first.split(","))
+    for pair, a, ba, c, bc, mean1, se1 in pairs:
         seeds = sorted(set(by_alg[a]) & set(by_alg[c]))
         diffs = [float(by_alg[a][s][f"regret@{ba}"]) - float(by_alg[c][s][f"regret@{bc}"]) for s in seeds]
         n1 = min(table[a][0], table[c][0]) - len(diffs)

@@ -26,7 +26,7 @@ def _harness(out: Path, *seeds: str) -> None:
     B.run([*argv, *seeds])
 
 
-def test_pooling_a_summary_with_new_seeds_matches_all_seeds_from_their_rows(tmp_path):
+def test_pooling_a_summary_with_new_seeds_matches_all_seeds_from_their_rows(tmp_path, capsys):
     pool_runs = _load()
     _harness(tmp_path / "first", "--seeds", "4")
     _harness(tmp_path / "later", "--first-seed", "4", "--seeds", "3")
@@ -45,6 +45,16 @@ def test_pooling_a_summary_with_new_seeds_matches_all_seeds_from_their_rows(tmp_
             assert len(xs) == 7 and se > 0
             # the summary prints three decimals, so the pooled figures match to that rounding
             assert pooled_mean == pytest.approx(mean, abs=1e-3) and pooled_se == pytest.approx(se, abs=1e-3)
+    # bad input: one line that says what is wrong, and nothing printed before it
+    with pytest.raises(SystemExit, match="no '## nb201' section .sections: nb101"):
+        pool_runs.pooled(tmp_path / "first" / "summary.md", tmp_path / "later" / "per_seed.csv", "nb201")
+    capsys.readouterr()
+    args = ["--summary", str(tmp_path / "first" / "summary.md"), "--per-seed", str(tmp_path / "later" / "per_seed.csv")]
+    with pytest.raises(SystemExit, match="--paired 'random@50-re@999=0,0'"):
+        pool_runs.main([*args, "--benchmark", "nb101", "--paired", "random@50-re@999=0,0"])
+    assert capsys.readouterr().out == ""
+    pool_runs.main([*args, "--benchmark", "nb101", "--paired", "random@60-re@50=0,0"])
+    assert "random@60-re@50, paired by seed:" in capsys.readouterr().out
 
 
 def test_pool_is_exact_when_the_first_part_is_exact():
