@@ -23,11 +23,11 @@ _CELL = re.compile(r"([-\d.]+) \+- ([\d.]+)")
 
 def read_summary(path: Path, benchmark: str) -> tuple[list[int], dict[str, tuple[int, list]]]:
     """Budgets and {algorithm: (seeds, [(mean, se), ...])} of one benchmark's regret table."""
-    text = path.read_text()
-    if f"\n## {benchmark}\n" not in text:
+    text, marker = path.read_text(), f"\n## {benchmark}\n"
+    if marker not in text:
         found = ", ".join(re.findall(r"^## (\S+)$", text, flags=re.M)) or "none"
         raise SystemExit(f"{path}: no '## {benchmark}' section (sections: {found}); pass one of them as --benchmark")
-    section = text.split(f"\n## {benchmark}\n", 1)[1].split("\n## ", 1)[0]
+    section = text.split(marker, 1)[1].split("\n## ", 1)[0]
     header = next(line for line in section.splitlines() if line.startswith("| algorithm | seeds | @"))
     budgets = [int(cell.strip()[1:]) for cell in header.split("|")[3:-2]]
     table = {}
@@ -35,6 +35,10 @@ def read_summary(path: Path, benchmark: str) -> tuple[list[int], dict[str, tuple
         match = _ROW.match(line)
         if match:
             cells = [(float(m), float(s)) for m, s in _CELL.findall(match.group(3))]
+            if len(cells) != len(budgets):
+                raise SystemExit(
+                    f"{path}: {match.group(1)} has {len(cells)} mean +- SE cells for {len(budgets)} budgets"
+                )
             table[match.group(1)] = (int(match.group(2)), cells)
     return budgets, table
 
@@ -47,23 +51,27 @@ def pool(n1: int, mean1: float, se1: float, xs: list[float]) -> tuple[float, flo
     return mean, math.sqrt(max(squares - n * mean**2, 0.0) / (n - 1) / n)
 
 
-def pooled(summary: Path, per_seed: Path, benchmark: str) -> tuple[list[int], dict, dict]:
-    """Budgets, {algorithm: (seeds, [(mean, se), ...])} pooled, and the later run's rows by algorithm and seed."""
-    budgets, table = read_summary(summary, benchmark)
-    by_alg: dict[str, dict[int, dict]] = {}
-    for row in csv.DictReader(per_seed.open()):
-        if row["benchmark"] == benchmark:
-            by_alg.setdefault(row["algorithm"], {})[int(row["seed"])] = row
+def read_per_seed(path: Path, benchmark: str) -> tuple[list[str], dict[str, dict[int, dict]]]:
+    """The file's columns and its rows of one benchmark, by algorithm and seed."""
+    with path.open() as f:
+        reader = csv.DictReader(f)
+        by_alg: dict[str, dict[int, dict]] = {}
+        for row in reader:
+            if row["benchmark"] == benchmark:
+                by_alg.setdefault(row["algorithm"], {})[int(row["seed"])] = row
+        return list(reader.fieldnames or []), by_alg
+
+
+def pool_table(budgets: list[int], first: dict, later: dict[str, dict[int, dict]]) -> dict:
+    """{algorithm: (seeds, [(mean, se), ...])} over the first run's seeds and the later run's."""
     out = {}
-    for alg, (n1, cells) in table.items():
-        if len(cells) != len(budgets):
-            raise SystemExit(f"{summary}: {alg} has {len(cells)} mean +- SE cells for {len(budgets)} budgets")
-        new = by_alg.get(alg, {}).values()
+    for alg, (n1, cells) in first.items():
+        new = later.get(alg, {}).values()
         out[alg] = (
             n1 + len(new),
             [pool(n1, m, s, [float(r[f"regret@{b}"]) for r in new]) for b, (m, s) in zip(budgets, cells)],
         )
-    return budgets, out, by_alg
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,14 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         help="A@B-C@D=MEAN,SE: pool a paired difference whose first-run value is MEAN +- SE",
     )
     args = parser.parse_args(argv)
-    budgets, table, by_alg = pooled(args.summary, args.per_seed, args.benchmark)
+    budgets, first = read_summary(args.summary, args.benchmark)
+    columns, later = read_per_seed(args.per_seed, args.benchmark)
+    table = pool_table(budgets, first, later)
     pairs = []  # checked before anything is printed
     for spec in args.paired:
         match = re.fullmatch(r"(([^@-]+)@(\d+)-([^@-]+)@(\d+))=([-\d.]+),([\d.]+)", spec)
         sides = [match.group(2, 3), match.group(4, 5)] if match else []
-        if not sides or not all(
-            alg in by_alg and alg in table and f"regret@{b}" in next(iter(by_alg[alg].values())) for alg, b in sides
-        ):
+        if not sides or not all(alg in later and alg in first and f"regret@{b}" in columns for alg, b in sides):
             raise SystemExit(
                 f"--paired {spec!r}: expected ALG@BUDGET-ALG@BUDGET=MEAN,SE with algorithms and budgets of both runs"
             )
@@ -95,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     for alg, (n, cells) in table.items():
         print(f"| {alg} | {n} | " + " | ".join(f"{m:.4f} +- {s:.4f}" for m, s in cells) + " |")
     for pair, a, ba, c, bc, mean1, se1 in pairs:
-        seeds = sorted(set(by_alg[a]) & set(by_alg[c]))
-        diffs = [float(by_alg[a][s][f"regret@{ba}"]) - float(by_alg[c][s][f"regret@{bc}"]) for s in seeds]
-        n1 = min(table[a][0], table[c][0]) - len(diffs)
+        seeds = sorted(set(later[a]) & set(later[c]))
+        diffs = [float(later[a][s][f"regret@{ba}"]) - float(later[c][s][f"regret@{bc}"]) for s in seeds]
+        n1 = min(first[a][0], first[c][0])  # both ran the first run's seeds
         mean, se = pool(n1, mean1, se1, diffs)
         print(f"{pair}, paired by seed: {mean:+.4f} +- {se:.4f} over {n1 + len(diffs)} seeds")
 
