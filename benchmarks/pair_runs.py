@@ -1,0 +1,77 @@
+"""Pair SemiNAS's variants with SemiNAS by seed across runs, from their ``per_seed.csv`` files.
+
+A screen of new variants need not rerun the default: its units are deterministic, so a committed
+run's per-seed rows stand for it. The rows of all files are merged (a benchmark, algorithm and
+seed in two files is an error) and each benchmark gets the harness's "Variants against SemiNAS"
+table (test regret on NB-201, validation regret on NB101-30k).
+
+    python benchmarks/pair_runs.py benchmarks/results/seminas_default/ablation_300_uncertainty/per_seed.csv \
+        /work/res/wide_300/per_seed.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from seminas_tune.bench.stats import variant_lines
+
+_TOP = "queries_top_0.001"
+
+
+def read_rows(paths: list[Path]) -> dict[tuple[str, str, int], dict]:
+    """{(benchmark, algorithm, seed): row} over all files."""
+    rows: dict[tuple[str, str, int], dict] = {}
+    for path in paths:
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                key = (row["benchmark"], row["algorithm"], int(row["seed"]))
+                if key in rows:
+                    where = f"{path}: {key[0]} {key[1]} seed {key[2]}"
+                    raise SystemExit(f"{where} is in an earlier file too; pass each run once")
+                rows[key] = row
+    return rows
+
+
+def curves_of(rows: dict, benchmark: str) -> tuple[dict, dict, list[int]]:
+    """One benchmark's rows as ``variant_lines`` takes them: curves (fractions, NaN between the
+    report budgets), hits (queries to a top-0.1 % cell, inf if never) and the report budgets."""
+    mine = {(a, s): r for (b, a, s), r in rows.items() if b == benchmark}
+    first = next(iter(mine.values()))
+    budgets = sorted(int(c.split("@")[1]) for c in first if c.startswith("regret@"))
+    curves, hits = {}, {}
+    for key, row in mine.items():
+        curve = np.full(budgets[-1], math.nan)
+        for b in budgets:
+            if row.get(f"regret@{b}"):
+                curve[b - 1] = float(row[f"regret@{b}"]) / 100
+        curves[key] = curve
+        hits[key] = float(row[_TOP]) if row.get(_TOP) else math.inf
+    return curves, hits, budgets
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("per_seed", type=Path, nargs="+", help="per_seed.csv files of harness runs")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.per_seed if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such file: {', '.join(missing)}; pass the per_seed.csv of finished harness runs")
+    rows = read_rows(args.per_seed)
+    for benchmark in dict.fromkeys(b for b, _, _ in rows):
+        curves, hits, budgets = curves_of(rows, benchmark)
+        algorithms = list(dict.fromkeys(a for a, _ in curves))
+        lines = variant_lines(curves, hits, algorithms, budgets)
+        if not lines:
+            print(f"## {benchmark}: no seminas and seminas@... rows to pair\n")
+            continue
+        print(f"## {benchmark}")
+        print("\n".join(lines[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""benchmarks/pair_runs.py: variants of one run paired with SemiNAS of another, by seed.
+
+The per-seed files here are small generated data, written by the test, not benchmark results."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seminas_tune.bench.stats import mean_se
+
+ROOT = Path(__file__).parents[1]
+COLUMNS = ["benchmark", "algorithm", "seed", "regret@50", "regret@100", "queries_top_0.001"]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("pair_runs", ROOT / "benchmarks" / "pair_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path, rows: list[list]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+    return path
+
+
+def test_variants_in_a_later_file_pair_with_seminas_of_an_earlier_one_by_seed(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, (5, 2)).round(3)
+    variant = rng.uniform(0, 1, (4, 2)).round(3)  # seeds 0-3: seed 4 has no partner
+    first = _write(tmp_path / "a.csv", [["t", "seminas", s, *base[s], 40 + s] for s in range(5)])
+    later = _write(tmp_path / "b.csv", [["t", "seminas@v", s, *variant[s], "" if s == 0 else 30] for s in range(4)])
+    _load().main([str(first), str(later)])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| seminas@v |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == "4"
+    for i in range(2):
+        m, se = mean_se(variant[:, i] - base[:4, i])
+        assert cells[2 + i].rstrip("*") == f"{m:+.3f} +- {se:.3f}"
+    assert cells[4] == f"30 / {np.median([40, 41, 42, 43]):g}"  # seed 0 never got there: infinite
+    assert cells[5] == "1 / 3"
+
+
+def test_a_seed_in_two_files_stops_with_one_line(tmp_path):
+    row = [["t", "seminas", 0, 0.1, 0.0, 20]]
+    a, b = _write(tmp_path / "a.csv", row), _write(tmp_path / "b.csv", row)
+    with pytest.raises(SystemExit, match="seminas seed 0 is in an earlier file too"):
+        _load().main([str(a), str(b)])
+
+
+def test_a_missing_file_stops_before_reading_any(tmp_path):
+    a = _write(tmp_path / "a.csv", [["t", "seminas", 0, 0.1, 0.0, 20]])
+    with pytest.raises(SystemExit, match="no such file: .*nope.csv"):
+        _load().main([str(a), str(tmp_path / "nope.csv")])
