@@ -2,8 +2,9 @@
 
 A screen of new variants need not rerun the default: its units are deterministic, so a committed
 run's per-seed rows stand for it. The rows of all files are merged (a benchmark, algorithm and
-seed in two files is an error) and each benchmark gets the harness's "Variants against SemiNAS"
-table (test regret on NB-201, validation regret on NB101-30k).
+seed in two files is an error). Each benchmark gets every algorithm's means and medians over the
+seeds of all files, then the harness's "Variants against SemiNAS" table (test regret on NB-201,
+validation regret on NB101-30k).
 
     python benchmarks/pair_runs.py benchmarks/results/seminas_default/ablation_300_uncertainty/per_seed.csv \
         /work/res/wide_300/per_seed.csv
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seminas_tune.bench.stats import variant_lines
+from seminas_tune.bench.stats import mean_se, variant_lines
 
 _TOP = "queries_top_0.001"
+_TOPS = (("top 0.1 %", _TOP), ("top 0.01 %", "queries_top_0.0001"))
 
 
 def read_rows(paths: list[Path]) -> dict[tuple[str, str, int], dict]:
@@ -54,6 +56,30 @@ def curves_of(rows: dict, benchmark: str) -> tuple[dict, dict, list[int]]:
     return curves, hits, budgets
 
 
+def algorithm_lines(rows: dict, benchmark: str, budgets: list[int]) -> list[str]:
+    """Each algorithm's regret (pp, mean +- s.e.) at the budgets and median queries to the top, over
+    the seeds of all files: one run continued over new seeds in another."""
+    by_alg: dict[str, list[dict]] = {}
+    for (b, a, _), r in rows.items():
+        if b == benchmark:
+            by_alg.setdefault(a, []).append(r)
+    tops = [(name, col) for name, col in _TOPS if col in next(iter(by_alg.values()))[0]]
+    lines = [
+        "| algorithm | seeds | " + " | ".join([*(f"@{b}" for b in budgets), *(n for n, _ in tops)]) + " |",
+        "|---|---:|" + "---:|" * (len(budgets) + len(tops)),
+    ]
+    for alg, mine in by_alg.items():
+        cells = []
+        for b in budgets:
+            m, se = mean_se(np.array([float(r[f"regret@{b}"]) if r.get(f"regret@{b}") else math.nan for r in mine]))
+            cells.append(f"{m:.3f} +- {se:.3f}")
+        for _, col in tops:
+            med = float(np.median([float(r[col]) if r.get(col) else math.inf for r in mine]))
+            cells.append("not reached" if math.isinf(med) else f"{med:g}")
+        lines.append(f"| {alg} | {len(mine)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("per_seed", type=Path, nargs="+", help="per_seed.csv files of harness runs")
@@ -65,12 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     for benchmark in dict.fromkeys(b for b, _, _ in rows):
         curves, hits, budgets = curves_of(rows, benchmark)
         algorithms = list(dict.fromkeys(a for a, _ in curves))
+        print(f"## {benchmark}\n")
+        print("\n".join(algorithm_lines(rows, benchmark, budgets)))
         lines = variant_lines(curves, hits, algorithms, budgets)
-        if not lines:
-            print(f"## {benchmark}: no seminas and seminas@... rows to pair\n")
-            continue
-        print(f"## {benchmark}")
-        print("\n".join(lines[1:]))
+        print("\n".join(lines) if lines else "No seminas and seminas@... rows to pair.\n")
 
 
 if __name__ == "__main__":

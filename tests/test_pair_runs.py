@@ -32,6 +32,10 @@ def _write(path: Path, rows: list[list]) -> Path:
     return path
 
 
+def _rows(capsys, start: str) -> list[str]:
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith(start)]
+
+
 def test_variants_in_a_later_file_pair_with_seminas_of_an_earlier_one_by_seed(tmp_path, capsys):
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 1, (5, 2)).round(3)
@@ -39,8 +43,12 @@ def test_variants_in_a_later_file_pair_with_seminas_of_an_earlier_one_by_seed(tm
     first = _write(tmp_path / "a.csv", [["t", "seminas", s, *base[s], 40 + s] for s in range(5)])
     later = _write(tmp_path / "b.csv", [["t", "seminas@v", s, *variant[s], "" if s == 0 else 30] for s in range(4)])
     _load().main([str(first), str(later)])
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| seminas@v |"))
-    cells = [c.strip() for c in row.split("|")[1:-1]]
+    own, paired = ([c.strip() for c in line.split("|")[1:-1]] for line in _rows(capsys, "| seminas@v |"))
+    assert own[1] == "4"  # the variant's own means and medians over its seeds
+    for i in range(2):
+        assert own[2 + i] == "{:.3f} +- {:.3f}".format(*mean_se(variant[:, i]))
+    assert own[4:] == ["30"]  # seed 0 never got there (infinite); no top-0.01 % column in these files
+    cells = paired
     assert cells[1] == "4"
     for i in range(2):
         m, se = mean_se(variant[:, i] - base[:4, i])
