@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from seminas_tune.bench.stats import mean_se, variant_lines
 
 _TOP = "queries_top_0.001"
+_PAIR = re.compile(r"([^-]+)@(\d+)-([^-]+)@(\d+)")
 _TOPS = (("top 0.1 %", _TOP), ("top 0.01 %", "queries_top_0.0001"))
 
 
@@ -43,8 +45,7 @@ def curves_of(rows: dict, benchmark: str) -> tuple[dict, dict, list[int]]:
     """One benchmark's rows as ``variant_lines`` takes them: curves (fractions, NaN between the
     report budgets), hits (queries to a top-0.1 % cell, inf if never) and the report budgets."""
     mine = {(a, s): r for (b, a, s), r in rows.items() if b == benchmark}
-    first = next(iter(mine.values()))
-    budgets = sorted(int(c.split("@")[1]) for c in first if c.startswith("regret@"))
+    budgets = sorted({int(c.split("@")[1]) for r in mine.values() for c in r if c.startswith("regret@")})
     curves, hits = {}, {}
     for key, row in mine.items():
         curve = np.full(budgets[-1], math.nan)
@@ -72,7 +73,7 @@ def algorithm_lines(rows: dict, benchmark: str, budgets: list[int]) -> list[str]
         cells = []
         for b in budgets:
             m, se = mean_se(np.array([float(r[f"regret@{b}"]) if r.get(f"regret@{b}") else math.nan for r in mine]))
-            cells.append(f"{m:.3f} +- {se:.3f}")
+            cells.append("" if math.isnan(m) else f"{m:.3f} +- {se:.3f}")
         for _, col in tops:
             med = float(np.median([float(r[col]) if r.get(col) else math.inf for r in mine]))
             cells.append("not reached" if math.isinf(med) else f"{med:g}")
@@ -80,13 +81,37 @@ def algorithm_lines(rows: dict, benchmark: str, budgets: list[int]) -> list[str]
     return lines + [""]
 
 
+def paired_line(curves: dict, spec: str) -> str | None:
+    """``A@B-C@D``: A's regret after B queries minus C's after D, paired by seed (None unless both
+    ran this benchmark to those budgets)."""
+    a, ba, c, bc = _PAIR.fullmatch(spec).groups()
+    ba, bc = int(ba), int(bc)
+    seeds = sorted({s for (x, s) in curves if x == a} & {s for (x, s) in curves if x == c})
+    end = len(next(iter(curves.values())))
+    if not seeds or max(ba, bc) > end:
+        return None
+    d = np.array([curves[(a, s)][ba - 1] - curves[(c, s)][bc - 1] for s in seeds]) * 100
+    m, se = mean_se(d)
+    return (
+        None
+        if math.isnan(m)
+        else f"{spec}, paired by seed: {m:+.4f} +- {se:.4f} pp over {int((~np.isnan(d)).sum())} seeds"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("per_seed", type=Path, nargs="+", help="per_seed.csv files of harness runs")
+    parser.add_argument(
+        "--paired", action="append", default=[], help="A@B-C@D: A's regret after B queries minus C's after D, by seed"
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.per_seed if not p.is_file()]
     if missing:
         raise SystemExit(f"no such file: {', '.join(missing)}; pass the per_seed.csv of finished harness runs")
+    bad = [spec for spec in args.paired if not _PAIR.fullmatch(spec)]
+    if bad:
+        raise SystemExit(f"--paired {bad[0]!r}: expected ALG@BUDGET-ALG@BUDGET, e.g. seminas@300-re@1000")
     rows = read_rows(args.per_seed)
     for benchmark in dict.fromkeys(b for b, _, _ in rows):
         curves, hits, budgets = curves_of(rows, benchmark)
@@ -95,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(algorithm_lines(rows, benchmark, budgets)))
         lines = variant_lines(curves, hits, algorithms, budgets)
         print("\n".join(lines) if lines else "No seminas and seminas@... rows to pair.\n")
+        for line in filter(None, (paired_line(curves, spec) for spec in args.paired)):
+            print(line + "\n")
 
 
 if __name__ == "__main__":

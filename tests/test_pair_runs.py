@@ -68,3 +68,13 @@ def test_a_missing_file_stops_before_reading_any(tmp_path):
     a = _write(tmp_path / "a.csv", [["t", "seminas", 0, 0.1, 0.0, 20]])
     with pytest.raises(SystemExit, match="no such file: .*nope.csv"):
         _load().main([str(a), str(tmp_path / "nope.csv")])
+
+
+def test_paired_compares_two_searchers_at_their_own_budgets_by_seed(tmp_path, capsys):
+    a = _write(tmp_path / "a.csv", [["t", "seminas", s, 0.5, 0.1 * s, 20] for s in range(3)])
+    b = _write(tmp_path / "b.csv", [["t", "re", s, 0.9, 0.05, 60] for s in range(4)])
+    _load().main([str(a), str(b), "--paired", "seminas@50-re@100"])
+    line = _rows(capsys, "seminas@50-re@100")[0]
+    assert line == "seminas@50-re@100, paired by seed: +0.4500 +- 0.0000 pp over 3 seeds"
+    with pytest.raises(SystemExit, match="expected ALG@BUDGET-ALG@BUDGET"):
+        _load().main([str(a), "--paired", "seminas@50"])

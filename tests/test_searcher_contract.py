@@ -148,7 +148,7 @@ def test_arguments_are_keyword_only_and_shared_ones_written_once():
 
 def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     s = SEARCHERS["seminas"](max_queries=300)
-    assert s.ensemble > 1 and s.acquisition == "its" and min(s.local_candidates, s.pool_candidates) > 0
+    assert (s.ensemble, s.acquisition) == (1, "mean") and min(s.local_candidates, s.pool_candidates) > 0
     assert s.num_unlabeled > 0 and s.controller.schedule == "fast"
     assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
     paper = SEARCHERS["seminas"](max_queries=300, preset="paper")
@@ -162,15 +162,14 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re, sem = SEARCHERS["seminas_re"](max_queries=300), SEARCHERS["seminas"](max_queries=300)
     assert (re.population_size, re.children_per_step, re.random_candidates) == (50, 1000, 1000)
-    # SemiNAS's predictor and schedule
-    assert (re.num_initial, re.evals_per_step, re.new_fraction, re.ensemble, re.acquisition, re.controller) == (
+    # SemiNAS's predictor and schedule, with the 5 heads and Thompson sampling its runs measured
+    assert (re.num_initial, re.evals_per_step, re.new_fraction, re.controller) == (
         sem.num_initial,
         sem.num_new,
         sem.new_fraction,
-        sem.ensemble,
-        sem.acquisition,
         sem.controller,
     )
+    assert (re.ensemble, re.acquisition) == (5, "its")
     re = SEARCHERS["seminas_re"](max_queries=300, preset="paper")
     assert (re.num_initial, re.children_per_step, re.evals_per_step, re.random_candidates, re.ensemble) == (
         50,
