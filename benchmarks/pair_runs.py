@@ -113,8 +113,13 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         raise SystemExit(f"--paired {bad[0]!r}: expected ALG@BUDGET-ALG@BUDGET, e.g. seminas@300-re@1000")
     rows = read_rows(args.per_seed)
-    for benchmark in dict.fromkeys(b for b, _, _ in rows):
-        curves, hits, budgets = curves_of(rows, benchmark)
+    tables = {b: curves_of(rows, b) for b in dict.fromkeys(b for b, _, _ in rows)}
+    for spec in args.paired:  # checked before anything is printed
+        if not any(paired_line(curves, spec) for curves, _, _ in tables.values()):
+            raise SystemExit(
+                f"--paired {spec!r}: no benchmark has both searchers' rows at those budgets in these files"
+            )
+    for benchmark, (curves, hits, budgets) in tables.items():
         algorithms = list(dict.fromkeys(a for a, _ in curves))
         print(f"## {benchmark}\n")
         print("\n".join(algorithm_lines(rows, benchmark, budgets)))

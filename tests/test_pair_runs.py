@@ -78,3 +78,5 @@ def test_paired_compares_two_searchers_at_their_own_budgets_by_seed(tmp_path, ca
     assert line == "seminas@50-re@100, paired by seed: +0.4500 +- 0.0000 pp over 3 seeds"
     with pytest.raises(SystemExit, match="expected ALG@BUDGET-ALG@BUDGET"):
         _load().main([str(a), "--paired", "seminas@50"])
+    with pytest.raises(SystemExit, match="no benchmark has both searchers' rows"):
+        _load().main([str(a), str(b), "--paired", "seminas@300-re@100"])
