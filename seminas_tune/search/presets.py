@@ -86,7 +86,7 @@ def _seminas_re(preset: str, budget: int) -> dict[str, Any]:
             acquisition="mean",
             controller=ControllerConfig(schedule="reference"),
         )
-    # SemiNAS's predictor and schedule; its candidates are the tournament children plus random
+    # SemiNAS's controller and schedule; its candidates are the tournament children plus random
     # cells, which pull a population out of a basin its mutations cannot leave. Its runs were made
     # with 5 heads and Thompson sampling, which it keeps until one head is measured on it.
     same = ("num_initial", "new_fraction", "num_unlabeled", "upsample", "controller")
