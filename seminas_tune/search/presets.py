@@ -9,6 +9,8 @@
   60 + 20 warm-started controller steps; the encoder embeds each token's position
   (``EPDConfig.positional``). A 5-head ensemble with Thompson sampling was no better over 200
   NB-201 seeds and cost a quarter more, so it is an option (``ensemble``, ``acquisition``).
+  The budget only cuts the last batch: starting a 50-query search from 5 cells and batches of 5
+  was worse on the three NB-201 tables and better on NB101-30k alone (100 seeds).
   SemiNAS (RE) has the same schedule and ranks the children of 1,000 tournaments and 1,000 random
   cells per step by Thompson sampling over 5 heads, the setting its runs measured
   (``benchmarks/results/seminas_re/``).
