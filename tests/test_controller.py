@@ -8,7 +8,7 @@ import torch
 
 from seminas_tune.controller import ControllerConfig, EPDConfig
 from seminas_tune.controller.epd import EPD
-from seminas_tune.controller.proposals import acquire, predict_heads, tokens_of
+from seminas_tune.controller.proposals import acquire, mutations_of_best, predict_heads, tokens_of
 from seminas_tune.controller.trainer import RoundRequest, _pseudo_weights, run_round
 from seminas_tune.metrics import kendall_tau
 from seminas_tune.spaces import NASBench201Space
@@ -141,6 +141,23 @@ def test_local_candidates_come_from_the_best_cells_neighbourhood():
     assert set(keys) <= best - seen, "the local candidates must come from the best cell's neighbourhood"
 
 
+def test_mutation_candidates_reach_past_one_edit_in_a_table_restricted_space():
+    """NB101-30k holds 30,001 of the 423k cells, so a cell has few members one edit away; the
+    space's mutation (retried until it lands on a member) reaches farther ones."""
+    space = nasbench101_space()
+    rng = np.random.default_rng(5)
+    archs = [space.sample(rng) for _ in range(40)]
+    scores = rng.random(40)
+    seen = {space.key(a) for a in archs}
+    kids = mutations_of_best(space, archs, scores, 30, seen, None, rng)
+    keys = [space.key(a) for a in kids]
+    assert len(kids) == 30 and len(set(keys)) == 30 and not set(keys) & seen
+    best = [archs[i] for i in np.argsort(-scores)[:10]]
+    one_edit = {space.key(n) for a in best for n in space.neighbours(a)}
+    assert set(keys) - one_edit, "every child was a one-edit neighbour: the mutation reached no farther"
+    assert mutations_of_best(space, [], np.zeros(0), 5, seen, None, rng) == []
+
+
 def test_every_source_feeds_one_ranked_batch():
     space = NASBench201Space()
     rng = np.random.default_rng(3)
@@ -151,12 +168,14 @@ def test_every_source_feeds_one_ranked_batch():
         rng.random(30),
         num_unlabeled=200,
         num_local=20,
+        num_mutation=20,
         num_ascent=20,
         num_pool=20,
         heads=4,
         acquisition="its",
     )
-    assert sum(res.info["chosen"].values()) == 8 and set(res.info["chosen"]) == {"local", "ascent", "pool"}
+    assert sum(res.info["chosen"].values()) == 8
+    assert set(res.info["chosen"]) == {"local", "mutation", "ascent", "pool"}
     keys = [space.key(a) for a in res.new_archs]
     assert len(set(keys)) == 8 and not set(keys) & {space.key(a) for a in archs}
     again = _round(space, archs, rng.random(30), num_local=20, num_ascent=20, heads=4, state=res.state)

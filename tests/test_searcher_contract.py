@@ -149,6 +149,10 @@ def test_arguments_are_keyword_only_and_shared_ones_written_once():
 def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     s = SEARCHERS["seminas"](max_queries=300)
     assert (s.ensemble, s.acquisition) == (1, "mean") and min(s.local_candidates, s.pool_candidates) > 0
+    assert (
+        s.mutation_candidates == 0
+        and SEARCHERS["seminas"](max_queries=300, mutation_candidates=2).mutation_candidates == 2
+    )
     assert s.num_unlabeled > 0 and s.controller.schedule == "fast"
     assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
     paper = SEARCHERS["seminas"](max_queries=300, preset="paper")

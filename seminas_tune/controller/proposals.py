@@ -1,10 +1,11 @@
 """Where a controller round's new architectures come from, and how it picks among them.
 
-Three sources feed one candidate list: gradient-ascent decodes of the best seeds (the paper's
-only source), the unseen neighbours (edit distance 1) of the best evaluated architectures, and
-the best-predicted members of the pseudo-labeled set. :func:`acquire` ranks the list by the
-predictor ensemble (its mean, or independent Thompson sampling from each candidate's
-N(mean, spread)) and the round keeps the first ``num_new``.
+Four sources feed one candidate list: gradient-ascent decodes of the best seeds (the paper's
+only source), the unseen neighbours (edit distance 1) of the best evaluated architectures, the
+space's mutations of the best ones (an option), and the best-predicted members of the
+pseudo-labeled set. :func:`acquire` ranks the list by the predictor ensemble (its mean, or
+independent Thompson sampling from each candidate's N(mean, spread)) and the round keeps the
+first ``num_new``.
 """
 
 from __future__ import annotations
@@ -95,6 +96,24 @@ def neighbours_of_best(
             if k not in keys and fits(space, a, max_flops):
                 keys.add(k)
                 out.append(a)
+    return out
+
+
+def mutations_of_best(
+    space, labeled: list, scores: np.ndarray, n: int, seen: set, max_flops: float | None, rng: np.random.Generator
+) -> list:
+    """Up to ``n`` unseen children of the 10 best evaluated architectures by the space's own
+    mutation (in a table-restricted space it reaches members more than one edit away), the
+    parents taken in turn, best first; at most ``5 n`` tries."""
+    best = [labeled[i] for i in np.argsort(-np.asarray(scores), kind="stable")[:10]]
+    keys, out = set(seen), []
+    for t in range(5 * n if best else 0):
+        if len(out) >= n:
+            break
+        a = space.mutate(best[t % len(best)], rng)
+        if space.key(a) not in keys and fits(space, a, max_flops):
+            keys.add(space.key(a))
+            out.append(a)
     return out
 
 

@@ -24,6 +24,7 @@ from seminas_tune.controller.proposals import (
     acquire,
     ascend,
     best_of,
+    mutations_of_best,
     neighbours_of_best,
     predict,
     predict_heads,
@@ -151,6 +152,7 @@ class RoundRequest:
         num_ascent: candidates decoded by gradient ascent (None: ``num_new``, the paper).
         num_local: candidates from the unseen neighbours (edit distance 1) of the best evaluated
             architectures (0: none, the paper).
+        num_mutation: candidates mutated from the 10 best evaluated architectures (0: none).
         num_pool: candidates from the best-predicted unseen pseudo-labeled architectures.
         heads: predictor ensemble size (1: the paper's single predictor). Each head sees the
             evaluated architectures with its own bootstrap weights (Poisson(1)) and learns its
@@ -177,6 +179,7 @@ class RoundRequest:
     max_step_size: float = 20.0
     num_ascent: int | None = None
     num_local: int = 0
+    num_mutation: int = 0
     num_pool: int = 0
     heads: int = 1
     acquisition: str = "mean"
@@ -316,7 +319,7 @@ def run_round(req: RoundRequest) -> RoundResult:
 
 def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rng, dev, info: dict) -> list:
     """The round's ``num_new`` architectures: candidates from gradient ascent, the best cells'
-    neighbours and the pseudo-labeled set, ranked by ``req.acquisition``; topped up with the
+    neighbours and mutations and the pseudo-labeled set, ranked by ``req.acquisition``; topped up with the
     best-predicted members of a wider random pool when they are too few."""
     space, seen = req.space, set(req.seen_keys)
     # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
@@ -325,6 +328,9 @@ def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rn
     if req.num_local > 0:
         sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
         seen |= {space.key(a) for a in sources["local"]}
+    if req.num_mutation > 0:
+        m = mutations_of_best(space, req.labeled, req.scores, req.num_mutation, seen, req.max_flops, rng)
+        sources["mutation"], seen = m, seen | {space.key(a) for a in m}
     num_ascent = req.num_new if req.num_ascent is None else req.num_ascent
     if num_ascent > 0:
         pool_archs, pool_pred = list(req.labeled) + unl, torch.cat([y_lab, unl_pred])

@@ -59,11 +59,11 @@ class SemiNASSearcher(ArchSearcher):
     random architectures are pseudo-labeled by its predictor, it is trained again on both
     (evaluated ones up-sampled ``upsample`` times), and the ``top_k`` best of both are moved
     along the predictor's gradient and decoded into new architectures. Those decodes, the best
-    cells' unseen neighbours and the best pseudo-labeled cells are ranked by the acquisition
-    over an ensemble of predictor heads, and the first ``num_new`` are proposed (the paper's
-    setting: the decodes alone, one predictor). Controller training runs in the background (a
-    Ray task; GPU if the cluster has one) while ``suggest`` returns None, so Tune's event loop
-    never blocks.
+    cells' unseen neighbours (and, as an option, their mutations) and the best pseudo-labeled
+    cells are ranked by the acquisition over an ensemble of predictor heads, and the first
+    ``num_new`` are proposed (the paper's setting: the decodes alone, one predictor). Controller
+    training runs in the background (a Ray task; GPU if the cluster has one) while ``suggest``
+    returns None, so Tune's event loop never blocks.
 
     Every argument is keyword-only; the shared ones (space, metric, mode, max_queries, seed,
     preset, ...) are :class:`~seminas_tune.search.base.ArchSearcher`'s. An argument left as None
@@ -83,6 +83,8 @@ class SemiNASSearcher(ArchSearcher):
             (paper: 1, the batch is the decodes).
         local_candidates: candidates from the unseen neighbours (edit distance 1) of the best
             evaluated architectures, as a multiple of the batch (paper: 0).
+        mutation_candidates: candidates from the space's mutations of the 10 best evaluated
+            architectures, as a multiple of the batch (paper: 0).
         pool_candidates: candidates from the best-predicted pseudo-labeled architectures, as a
             multiple of the batch (paper: 0).
         ensemble: predictor heads on the controller's encoder, each trained with its own
@@ -111,6 +113,7 @@ class SemiNASSearcher(ArchSearcher):
         upsample: int | None = None,
         ascent_candidates: float | None = None,
         local_candidates: float | None = None,
+        mutation_candidates: float | None = None,
         pool_candidates: float | None = None,
         ensemble: int | None = None,
         acquisition: str | None = None,
@@ -126,6 +129,7 @@ class SemiNASSearcher(ArchSearcher):
             ("new_fraction", 10),
             ("ascent_candidates", 100),
             ("local_candidates", 100),
+            ("mutation_candidates", 100),
             ("pool_candidates", 100),
         ):
             check_number(name, getattr(s, name), 0, hi)
@@ -138,6 +142,7 @@ class SemiNASSearcher(ArchSearcher):
         self.upsample = s.upsample
         self.ascent_candidates = float(s.ascent_candidates)
         self.local_candidates = float(s.local_candidates)
+        self.mutation_candidates = float(s.mutation_candidates)
         self.pool_candidates = float(s.pool_candidates)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
@@ -161,6 +166,7 @@ class SemiNASSearcher(ArchSearcher):
             num_new=size,
             num_ascent=int(round(self.ascent_candidates * size)),
             num_local=int(round(self.local_candidates * size)),
+            num_mutation=int(round(self.mutation_candidates * size)),
             num_pool=int(round(self.pool_candidates * size)),
         )
         return self._start_round(run_round, request, self._apply)
