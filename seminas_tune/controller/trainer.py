@@ -319,8 +319,8 @@ def run_round(req: RoundRequest) -> RoundResult:
 
 def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rng, dev, info: dict) -> list:
     """The round's ``num_new`` architectures: candidates from gradient ascent, the best cells'
-    neighbours and mutations and the pseudo-labeled set, ranked by ``req.acquisition``; topped up with the
-    best-predicted members of a wider random pool when they are too few."""
+    neighbours and mutations and the pseudo-labeled set, ranked by ``req.acquisition``; topped
+    up with the best-predicted members of a wider random pool when they are too few."""
     space, seen = req.space, set(req.seen_keys)
     # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
     unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)

@@ -11,6 +11,8 @@
   NB-201 seeds and cost a quarter more, so it is an option (``ensemble``, ``acquisition``).
   The budget only cuts the last batch: starting a 50-query search from 5 cells and batches of 5
   was worse on the three NB-201 tables and better on NB101-30k alone (100 seeds).
+  The space's mutations of the best cells as more candidates (``mutation_candidates``) were
+  better on NB101-30k and level on NB-201 over 40 seeds; off until the 200-seed run.
   SemiNAS (RE) has the same schedule and ranks the children of 1,000 tournaments and 1,000 random
   cells per step by Thompson sampling over 5 heads, the setting its runs measured
   (``benchmarks/results/seminas_re/``).
