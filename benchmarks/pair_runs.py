@@ -13,32 +13,18 @@ validation regret on NB101-30k).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import re
 from pathlib import Path
 
 import numpy as np
 
+from seminas_tune.bench.report import read_per_seed
 from seminas_tune.bench.stats import mean_se, variant_lines
 
 _TOP = "queries_top_0.001"
 _PAIR = re.compile(r"([^-]+)@(\d+)-([^-]+)@(\d+)")
 _TOPS = (("top 0.1 %", _TOP), ("top 0.01 %", "queries_top_0.0001"))
-
-
-def read_rows(paths: list[Path]) -> dict[tuple[str, str, int], dict]:
-    """{(benchmark, algorithm, seed): row} over all files."""
-    rows: dict[tuple[str, str, int], dict] = {}
-    for path in paths:
-        with path.open() as f:
-            for row in csv.DictReader(f):
-                key = (row["benchmark"], row["algorithm"], int(row["seed"]))
-                if key in rows:
-                    where = f"{path}: {key[0]} {key[1]} seed {key[2]}"
-                    raise SystemExit(f"{where} is in an earlier file too; pass each run once")
-                rows[key] = row
-    return rows
 
 
 def curves_of(rows: dict, benchmark: str) -> tuple[dict, dict, list[int]]:
@@ -112,7 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     bad = [spec for spec in args.paired if not _PAIR.fullmatch(spec)]
     if bad:
         raise SystemExit(f"--paired {bad[0]!r}: expected ALG@BUDGET-ALG@BUDGET, e.g. seminas@300-re@1000")
-    rows = read_rows(args.per_seed)
+    try:
+        rows = read_per_seed(args.per_seed)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     tables = {b: curves_of(rows, b) for b in dict.fromkeys(b for b, _, _ in rows)}
     for spec in args.paired:  # checked before anything is printed
         if not any(paired_line(curves, spec) for curves, _, _ in tables.values()):

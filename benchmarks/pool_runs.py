@@ -12,10 +12,11 @@ are pooled exactly from those figures, so the pooled errors carry the first tabl
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import re
 from pathlib import Path
+
+from seminas_tune.bench import report
 
 _ROW = re.compile(r"^\| (\S+) \| (\d+) \|(.*)\| \d+ \|$")
 _CELL = re.compile(r"([-\d.]+) \+- ([\d.]+)")
@@ -53,13 +54,13 @@ def pool(n1: int, mean1: float, se1: float, xs: list[float]) -> tuple[float, flo
 
 def read_per_seed(path: Path, benchmark: str) -> tuple[list[str], dict[str, dict[int, dict]]]:
     """The file's columns and its rows of one benchmark, by algorithm and seed."""
-    with path.open() as f:
-        reader = csv.DictReader(f)
-        by_alg: dict[str, dict[int, dict]] = {}
-        for row in reader:
-            if row["benchmark"] == benchmark:
-                by_alg.setdefault(row["algorithm"], {})[int(row["seed"])] = row
-        return list(reader.fieldnames or []), by_alg
+    by_alg: dict[str, dict[int, dict]] = {}
+    columns: list[str] = []
+    for (b, alg, seed), row in report.read_per_seed([path]).items():
+        columns = columns or list(row)
+        if b == benchmark:
+            by_alg.setdefault(alg, {})[seed] = row
+    return columns, by_alg
 
 
 def pool_table(budgets: list[int], first: dict, later: dict[str, dict[int, dict]]) -> dict:
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     budgets, first = read_summary(args.summary, args.benchmark)
-    columns, later = read_per_seed(args.per_seed, args.benchmark)
+    try:
+        columns, later = read_per_seed(args.per_seed, args.benchmark)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     table = pool_table(budgets, first, later)
     pairs = []  # checked before anything is printed
     for spec in args.paired:

@@ -3,6 +3,7 @@ statistics) and the regret plots, from the merged rows and the units' metas."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from dataclasses import dataclass
@@ -155,6 +156,22 @@ def _per_seed_rows(benchmark: str, all_curves: dict, hits: dict, budgets: list[i
             q = h.get((alg, seed), math.inf)
             row[f"queries_top_{f:g}"] = None if math.isinf(q) else int(q)
         rows.append(row)
+    return rows
+
+
+def read_per_seed(paths: list[Path]) -> dict[tuple[str, str, int], dict]:
+    """{(benchmark, algorithm, seed): row} of the ``per_seed.csv`` files of finished runs (values
+    as strings, empty where the writer left them empty); a key in two files is an error."""
+    rows: dict[tuple[str, str, int], dict] = {}
+    for path in paths:
+        with Path(path).open() as f:
+            for row in csv.DictReader(f):
+                key = (row["benchmark"], row["algorithm"], int(row["seed"]))
+                if key in rows:
+                    raise ValueError(
+                        f"{path}: {key[0]} {key[1]} seed {key[2]} is in an earlier file too; pass each run once"
+                    )
+                rows[key] = row
     return rows
 
 

@@ -3,9 +3,9 @@
 Four sources feed one candidate list: gradient-ascent decodes of the best seeds (the paper's
 only source), the unseen neighbours (edit distance 1) of the best evaluated architectures, the
 space's mutations of the best ones (an option), and the best-predicted members of the
-pseudo-labeled set. :func:`acquire` ranks the list by the predictor ensemble (its mean, or
-independent Thompson sampling from each candidate's N(mean, spread)) and the round keeps the
-first ``num_new``.
+pseudo-labeled set. :func:`propose` builds that list for a round, :func:`acquire` ranks it by
+the predictor ensemble (its mean, or independent Thompson sampling from each candidate's
+N(mean, spread)) and the round keeps the first ``num_new``.
 """
 
 from __future__ import annotations
@@ -140,3 +140,46 @@ def acquire(heads: torch.Tensor, acquisition: str, rng: np.random.Generator) -> 
     if acquisition == "its" and h.shape[1] > 1:
         value = rng.normal(value, h.std(axis=1, ddof=1))
     return np.argsort(-value, kind="stable").tolist()
+
+
+def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dict) -> list:
+    """A round's ``num_new`` architectures (``req``: its ``RoundRequest``; ``unl``: its
+    pseudo-labeled set): candidates from gradient ascent, the best cells' neighbours and
+    mutations and ``unl``, ranked by ``req.acquisition``; topped up with the best-predicted
+    members of a wider random pool when they are too few."""
+    space, seen = req.space, set(req.seen_keys)
+    # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
+    unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)
+    sources: dict[str, list] = {}
+    if req.num_local > 0:
+        sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
+        seen |= {space.key(a) for a in sources["local"]}
+    if req.num_mutation > 0:
+        m = mutations_of_best(space, req.labeled, req.scores, req.num_mutation, seen, req.max_flops, rng)
+        sources["mutation"], seen = m, seen | {space.key(a) for a in m}
+    num_ascent = req.num_new if req.num_ascent is None else req.num_ascent
+    if num_ascent > 0:
+        pool_archs, pool_pred = list(req.labeled) + unl, torch.cat([y_lab, unl_pred])
+        top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
+        seeds = tokens_of(space, [pool_archs[i] for i in top], dev)
+        sources["ascent"], info["step_size"] = ascend(
+            model, space, seeds, num_ascent, seen, req.max_flops, req.max_step_size
+        )
+        seen |= {space.key(a) for a in sources["ascent"]}
+        info["generated"] = len(sources["ascent"])
+    if req.num_pool > 0 and unl:
+        sources["pool"] = best_of(unl, unl_pred, req.num_pool, seen, space, req.max_flops)
+    cands = [a for archs in sources.values() for a in archs]
+    origin = [name for name, archs in sources.items() for _ in archs]
+    new: list = []
+    if cands:
+        order = acquire(predict_heads(model, tokens_of(space, cands, dev)), req.acquisition, rng)[: req.num_new]
+        new = [cands[i] for i in order]
+        info["chosen"] = {name: sum(origin[i] == name for i in order) for name in sources}
+    if len(new) < req.num_new:
+        more = sample_unlabeled(space, rng, req.fill_pool - len(unl), set(req.seen_keys) | {space.key(a) for a in unl})
+        pool = unl + more
+        pred = torch.cat([unl_pred, predict(model, tokens_of(space, more, dev))]) if more else unl_pred
+        taken = set(req.seen_keys) | {space.key(a) for a in cands}
+        new += best_of(pool, pred, req.num_new - len(new), taken, space, req.max_flops)
+    return new

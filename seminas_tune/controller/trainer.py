@@ -22,12 +22,9 @@ from seminas_tune.controller.epd import EPD, EPDConfig
 from seminas_tune.controller.proposals import (
     ACQUISITIONS,
     acquire,
-    ascend,
-    best_of,
-    mutations_of_best,
-    neighbours_of_best,
     predict,
     predict_heads,
+    propose,
     sample_unlabeled,
     tokens_of,
 )
@@ -302,7 +299,7 @@ def run_round(req: RoundRequest) -> RoundResult:
         info["pseudo_labeled"] = len(unl)
     info["train_s"] = time.perf_counter() - t0
 
-    new = _proposals(model, req, unl, y_lab, rng, dev, info) if req.num_new > 0 else []
+    new = propose(model, req, unl, y_lab, rng, dev, info) if req.num_new > 0 else []
     cand_scores, cand_order = np.zeros(0), []
     if req.candidates:
         heads = predict_heads(model, tokens_of(space, req.candidates, dev))
@@ -315,48 +312,6 @@ def run_round(req: RoundRequest) -> RoundResult:
         "labeled": len(req.labeled),
     }
     return RoundResult(new, cand_scores, state, info, cand_order)
-
-
-def _proposals(model: EPD, req: RoundRequest, unl: list, y_lab: torch.Tensor, rng, dev, info: dict) -> list:
-    """The round's ``num_new`` architectures: candidates from gradient ascent, the best cells'
-    neighbours and mutations and the pseudo-labeled set, ranked by ``req.acquisition``; topped
-    up with the best-predicted members of a wider random pool when they are too few."""
-    space, seen = req.space, set(req.seen_keys)
-    # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
-    unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)
-    sources: dict[str, list] = {}
-    if req.num_local > 0:
-        sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
-        seen |= {space.key(a) for a in sources["local"]}
-    if req.num_mutation > 0:
-        m = mutations_of_best(space, req.labeled, req.scores, req.num_mutation, seen, req.max_flops, rng)
-        sources["mutation"], seen = m, seen | {space.key(a) for a in m}
-    num_ascent = req.num_new if req.num_ascent is None else req.num_ascent
-    if num_ascent > 0:
-        pool_archs, pool_pred = list(req.labeled) + unl, torch.cat([y_lab, unl_pred])
-        top = torch.argsort(pool_pred, descending=True)[: req.top_k].cpu().tolist()
-        seeds = tokens_of(space, [pool_archs[i] for i in top], dev)
-        sources["ascent"], info["step_size"] = ascend(
-            model, space, seeds, num_ascent, seen, req.max_flops, req.max_step_size
-        )
-        seen |= {space.key(a) for a in sources["ascent"]}
-        info["generated"] = len(sources["ascent"])
-    if req.num_pool > 0 and unl:
-        sources["pool"] = best_of(unl, unl_pred, req.num_pool, seen, space, req.max_flops)
-    cands = [a for archs in sources.values() for a in archs]
-    origin = [name for name, archs in sources.items() for _ in archs]
-    new: list = []
-    if cands:
-        order = acquire(predict_heads(model, tokens_of(space, cands, dev)), req.acquisition, rng)[: req.num_new]
-        new = [cands[i] for i in order]
-        info["chosen"] = {name: sum(origin[i] == name for i in order) for name in sources}
-    if len(new) < req.num_new:
-        more = sample_unlabeled(space, rng, req.fill_pool - len(unl), set(req.seen_keys) | {space.key(a) for a in unl})
-        pool = unl + more
-        pred = torch.cat([unl_pred, predict(model, tokens_of(space, more, dev))]) if more else unl_pred
-        taken = set(req.seen_keys) | {space.key(a) for a in cands}
-        new += best_of(pool, pred, req.num_new - len(new), taken, space, req.max_flops)
-    return new
 
 
 def _pseudo_weights(y_unl: torch.Tensor, how: str) -> torch.Tensor | None:
