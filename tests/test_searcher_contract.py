@@ -150,8 +150,8 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     s = SEARCHERS["seminas"](max_queries=300)
     assert (s.ensemble, s.acquisition) == (1, "mean") and min(s.local_candidates, s.pool_candidates) > 0
     assert (
-        s.mutation_candidates == 0
-        and SEARCHERS["seminas"](max_queries=300, mutation_candidates=2).mutation_candidates == 2
+        s.mutation_candidates > 0
+        and SEARCHERS["seminas"](max_queries=300, mutation_candidates=0).mutation_candidates == 0
     )
     assert s.num_unlabeled > 0 and s.controller.schedule == "fast"
     assert SEARCHERS["nao"](max_queries=300).num_unlabeled == 0
@@ -163,6 +163,7 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
         "reference",
     )
     assert (paper.ensemble, paper.acquisition, paper.ascent_candidates, paper.local_candidates) == (1, "mean", 1, 0)
+    assert paper.mutation_candidates == 0
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re, sem = SEARCHERS["seminas_re"](max_queries=300), SEARCHERS["seminas"](max_queries=300)
     assert (re.population_size, re.children_per_step, re.random_candidates) == (50, 1000, 1000)

@@ -2,7 +2,7 @@
 
 Four sources feed one candidate list: gradient-ascent decodes of the best seeds (the paper's
 only source), the unseen neighbours (edit distance 1) of the best evaluated architectures, the
-space's mutations of the best ones (an option), and the best-predicted members of the
+space's mutations of the best ones, and the best-predicted members of the
 pseudo-labeled set. :func:`propose` builds that list for a round, :func:`acquire` ranks it by
 the predictor ensemble (its mean, or independent Thompson sampling from each candidate's
 N(mean, spread)) and the round keeps the first ``num_new``.

@@ -5,14 +5,15 @@
   ``benchmarks/results/seminas_default/``). SemiNAS starts from 10 random architectures, then
   proposes batches of 10 (a tenth of what was evaluated, once that is more), the best by one
   predictor's value from a candidate list of gradient-ascent decodes (3 x the batch), the best
-  cells' unseen neighbours (10 x) and the best pseudo-labeled cells (3 x); 2,000 pseudo-labels,
-  60 + 20 warm-started controller steps; the encoder embeds each token's position
-  (``EPDConfig.positional``). A 5-head ensemble with Thompson sampling was no better over 200
-  NB-201 seeds and cost a quarter more, so it is an option (``ensemble``, ``acquisition``).
+  cells' unseen neighbours (10 x), the space's mutations of the 10 best cells (10 x) and the best
+  pseudo-labeled cells (3 x); 2,000 pseudo-labels, 60 + 20 warm-started controller steps; the
+  encoder embeds each token's position (``EPDConfig.positional``). A 5-head ensemble with
+  Thompson sampling was no better over 200 NB-201 seeds and cost a quarter more, so it is an
+  option (``ensemble``, ``acquisition``).
   The budget only cuts the last batch: starting a 50-query search from 5 cells and batches of 5
   was worse on the three NB-201 tables and better on NB101-30k alone (100 seeds).
-  The space's mutations of the best cells as more candidates (``mutation_candidates``) were
-  better on NB101-30k and level on NB-201 over 40 seeds; off until the 200-seed run.
+  The mutations were lower on NB101-30k at 50-300 queries and level on NB-201 (200 seeds,
+  paired), so they are on; in a table-restricted space they reach cells more than one edit away.
   SemiNAS (RE) has the same schedule and ranks the children of 1,000 tournaments and 1,000 random
   cells per step by Thompson sampling over 5 heads, the setting its runs measured
   (``benchmarks/results/seminas_re/``).
@@ -61,7 +62,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
         upsample=10,
         ascent_candidates=3.0,
         local_candidates=10.0,
-        mutation_candidates=0.0,
+        mutation_candidates=10.0,
         pool_candidates=3.0,
         ensemble=1,
         acquisition="mean",

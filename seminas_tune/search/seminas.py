@@ -59,8 +59,8 @@ class SemiNASSearcher(ArchSearcher):
     random architectures are pseudo-labeled by its predictor, it is trained again on both
     (evaluated ones up-sampled ``upsample`` times), and the ``top_k`` best of both are moved
     along the predictor's gradient and decoded into new architectures. Those decodes, the best
-    cells' unseen neighbours (and, as an option, their mutations) and the best pseudo-labeled
-    cells are ranked by the acquisition over an ensemble of predictor heads, and the first
+    cells' unseen neighbours, their mutations and the best pseudo-labeled cells are ranked by
+    the acquisition over an ensemble of predictor heads, and the first
     ``num_new`` are proposed (the paper's setting: the decodes alone, one predictor). Controller
     training runs in the background (a Ray task; GPU if the cluster has one) while ``suggest``
     returns None, so Tune's event loop never blocks.
