@@ -54,13 +54,12 @@ def pool(n1: int, mean1: float, se1: float, xs: list[float]) -> tuple[float, flo
 
 def read_per_seed(path: Path, benchmark: str) -> tuple[list[str], dict[str, dict[int, dict]]]:
     """The file's columns and its rows of one benchmark, by algorithm and seed."""
+    rows = report.read_per_seed([path])
     by_alg: dict[str, dict[int, dict]] = {}
-    columns: list[str] = []
-    for (b, alg, seed), row in report.read_per_seed([path]).items():
-        columns = columns or list(row)
+    for (b, alg, seed), row in rows.items():
         if b == benchmark:
             by_alg.setdefault(alg, {})[seed] = row
-    return columns, by_alg
+    return list(next(iter(rows.values()), {})), by_alg
 
 
 def pool_table(budgets: list[int], first: dict, later: dict[str, dict[int, dict]]) -> dict:
