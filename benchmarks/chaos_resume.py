@@ -4,7 +4,8 @@
 The parent process (``main``) runs the driver (``--child``) as a subprocess with its own Ray
 temp dir, kills it with SIGKILL at chosen moments, removes the Ray processes that driver
 started (found by their temp dir, never by name), and starts it again with ``--restore`` while
-``tune.Tuner.can_restore(path)`` holds. Kill moments rotate over:
+``tune.Tuner.can_restore(path)`` holds (the driver life is ``_chaos_driver.py``, the clean-up
+after a kill ``_chaos_ray.py``). Kill moments rotate over:
 
 * ``startup``: a random moment in the first seconds (Ray start-up, experiment restore);
 * ``after_complete``: right after (0-30 ms) the k-th trial completion of this run;
@@ -59,148 +60,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _chaos_driver import EXPERIMENT, child, make_searcher
+from _chaos_ray import kill_ray, repair_experiment, session_members
+
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENT = "chaos"
-
-
-# ---------------------------------------------------------------------------- the driver
-def make_searcher(name: str, max_queries: int, seed: int):
-    from seminas_tune.controller import ControllerConfig
-    from seminas_tune.search import SemiNASRESearcher, SemiNASSearcher
-    from trainables.nasbench import nasbench101_space
-
-    ctrl = ControllerConfig(labeled_steps=50, joint_steps=50, num_threads=1)
-    space = nasbench101_space()
-    if name == "seminas":
-        return SemiNASSearcher(
-            space=space,
-            metric="val_accuracy",
-            mode="max",
-            max_queries=max_queries,
-            seed=seed,
-            num_initial=100,
-            num_new=100,
-            top_k=100,
-            num_unlabeled=1000,
-            controller=ctrl,
-        )
-    if name == "seminas_re":
-        return SemiNASRESearcher(
-            space=space,
-            metric="val_accuracy",
-            mode="max",
-            max_queries=max_queries,
-            seed=seed,
-            population_size=50,
-            tournament_size=10,
-            num_initial=50,
-            children_per_step=100,
-            evals_per_step=10,
-            random_candidates=0,
-            new_fraction=0.0,
-            num_unlabeled=1000,
-            ensemble=1,
-            acquisition="mean",
-            controller=ctrl,
-        )
-    raise SystemExit(f"unknown searcher {name!r}")
-
-
-def make_trainable(eval_log: str):
-    def chaos_nasbench101(config):
-        from ray import tune
-
-        from seminas_tune.search.resume import report_final
-        from trainables.nasbench import evaluate_nasbench101
-
-        result = evaluate_nasbench101(config)
-        trial_id = tune.get_context().get_trial_id()
-        line = json.dumps({"trial_id": trial_id, "key": result.get("arch_key"), "t": time.time()})
-        fd = os.open(eval_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
-        report_final(result, config)
-
-    return chaos_nasbench101
-
-
-def _event(path: str, kind: str, **extra) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps({"event": kind, "t": time.time(), "pid": os.getpid(), **extra}) + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def child(args) -> int:
-    """One driver life: a fresh run, or a restore of the experiment under ``args.storage``."""
-    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # save the experiment after every loop step
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    import ray
-    from ray import tune
-    from ray.tune import Callback
-
-    from seminas_tune.search.base import ArchSearcher
-
-    events = args.events
-    # Instrument (in this process only) the searcher's job calls, so the parent can aim kills
-    # at controller training.
-    start_job, poll_job = ArchSearcher.start_job, ArchSearcher.poll_job
-
-    def logged_start_job(self, fn, request):
-        _event(events, "train_start")
-        start_job(self, fn, request)
-
-    def logged_poll_job(self):
-        done, value = poll_job(self)
-        if done:
-            _event(events, "train_end")
-        return done, value
-
-    ArchSearcher.start_job, ArchSearcher.poll_job = logged_start_job, logged_poll_job
-
-    class Events(Callback):
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            _event(events, "complete", trial_id=trial.trial_id)
-
-    ray.init(
-        num_cpus=max(2, args.concurrency),
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        _temp_dir=args.ray_temp,
-    )
-    trainable = make_trainable(args.eval_log)
-    path = os.path.join(args.storage, EXPERIMENT)
-    run_config = tune.RunConfig(name=EXPERIMENT, storage_path=args.storage, verbose=0, callbacks=[Events()])
-    if args.restore:
-        if not tune.Tuner.can_restore(path):
-            _event(events, "cannot_restore")
-            return 3
-        _event(events, "restore")
-        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    else:
-        _event(events, "fresh")
-        searcher = make_searcher(args.searcher, args.max_queries, args.seed)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=-1,
-                metric="val_accuracy",
-                mode="max",
-                max_concurrent_trials=args.concurrency,
-                reuse_actors=True,
-            ),
-            run_config=run_config,
-        )
-    grid = tuner.fit()
-    df = grid.get_dataframe()
-    _event(events, "finished", trials=len(df), errors=len(grid.errors))
-    ray.shutdown()
-    return 0
 
 
 # ---------------------------------------------------------------------------- the checks
@@ -279,127 +142,6 @@ def check(args, storage: str, eval_log: str) -> dict:
         "no_result_missing": not missing and not mismatched and len(values) == queries and not lost,
     }
     return out
-
-
-# ---------------------------------------------------------------------------- the parent
-def _ray_pids(temp_dir: str) -> list[int]:
-    """Processes whose command line names this run's own Ray temp dir."""
-    pids = []
-    needle = temp_dir.encode()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            cmd = (p / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmd:
-            pids.append(int(p.name))
-    return pids
-
-
-def _kill_ray(temp_dir: str, session_pids: set[int]) -> int:
-    """SIGKILL what is left of the dead driver's Ray: its process group's members and every
-    process naming its temp dir. Returns how many were killed."""
-    killed: set[int] = set()
-    for _ in range(50):
-        pids = set(_ray_pids(temp_dir))
-        for pid in list(session_pids):
-            try:
-                os.kill(pid, 0)
-                pids.add(pid)
-            except OSError:
-                session_pids.discard(pid)
-        if not pids:
-            return len(killed)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
-            except OSError:
-                pass
-        time.sleep(0.2)
-    raise RuntimeError(f"Ray processes of {temp_dir} survive SIGKILL: {sorted(pids)}")
-
-
-def _session_members(sid: int) -> set[int]:
-    out = set()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid:  # session id
-            out.add(int(p.name))
-    return out
-
-
-STATE_FILES = ("experiment_state-", "searcher-state-", "search_gen_state-")
-
-
-def _parses(path: Path) -> bool:
-    import pickle
-
-    try:
-        data = path.read_bytes()
-        if path.name.startswith("experiment_state-"):
-            json.loads(data)
-        else:  # searcher-state, search_gen_state (a pickle despite its .json name), tuner.pkl
-            pickle.loads(data)
-        return True
-    except Exception:
-        return False
-
-
-def _session_of(name: str) -> str:
-    return name.split("-", 1)[1].rsplit(".", 1)[0].replace("state-", "")
-
-
-def repair_experiment(ray_temp: str, exp_dir: Path) -> dict:
-    """Finish the experiment-state upload a SIGKILL cut short.
-
-    Tune writes its state (``experiment_state-<session>.json``, ``searcher-state-<session>.pkl``,
-    ``search_gen_state-<session>.json``) to a staging dir under the Ray temp dir, then copies the
-    whole staging dir, old sessions' files included, to the storage path in the background,
-    non-atomically. A kill during that copy leaves truncated files in storage, and
-    ``Tuner.restore`` that meets a truncated newest state logs "Failed to restore the run state"
-    and starts the experiment afresh. The dead driver's staging copies are complete (they were
-    written before the copy began), so: copy every staged state file (and ``tuner.pkl``, which
-    is re-uploaded too) that parses over its storage copy (atomically), then drop storage
-    sessions whose files still do not parse. A table and searcher that parse but disagree are
-    left as they are: the restored searcher reconciles itself with the table
-    (``ArchSearcher.reconcile``).
-    """
-    repaired, dropped = 0, []
-    stagings = sorted(
-        Path(ray_temp).glob(f"session_*/artifacts/*/{EXPERIMENT}/driver_artifacts"), key=lambda p: p.stat().st_mtime
-    )
-    if stagings and exp_dir.exists():
-        staging = stagings[-1]
-        for f in sorted(staging.iterdir()):
-            if not (f.is_file() and (f.name.startswith(STATE_FILES) or f.name == "tuner.pkl") and _parses(f)):
-                continue
-            dst = exp_dir / f.name
-            if dst.exists() and dst.read_bytes() == f.read_bytes():
-                continue
-            tmp = exp_dir / f".{f.name}.repair"
-            shutil.copyfile(f, tmp)
-            os.replace(tmp, dst)
-            repaired += 1
-    if exp_dir.exists():
-        sessions: dict = {}
-        for f in exp_dir.iterdir():
-            if f.is_file() and f.name.startswith(STATE_FILES):
-                sessions.setdefault(_session_of(f.name), []).append(f)
-        for sess, files in sorted(sessions.items(), reverse=True):
-            if all(_parses(f) for f in files):
-                break
-            for f in files:
-                f.unlink()
-            dropped.append(sess)
-    return {"repaired_files": repaired, "dropped_sessions": dropped}
 
 
 def _read_events(path: str, start: int) -> tuple[list[dict], int]:
@@ -491,10 +233,10 @@ def parent(args) -> dict:
                 elif strategy == "random" and now > random_at:
                     killed_why = "random moment"
                 if killed_why:
-                    members = _session_members(proc.pid)
+                    members = session_members(proc.pid)
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-                    n = _kill_ray(ray_temp, members)
+                    n = kill_ray(ray_temp, members)
                     kills += 1
                     fix = repair_experiment(ray_temp, Path(storage) / EXPERIMENT)
                     log.append(
@@ -516,7 +258,7 @@ def parent(args) -> dict:
                     break
                 time.sleep(0.01)
             else:
-                _kill_ray(ray_temp, set())
+                kill_ray(ray_temp, set())
                 rc = proc.returncode
                 print(f"[{time.time() - t0:6.1f}s] driver exited with {rc}", flush=True)
                 if rc != 0:
