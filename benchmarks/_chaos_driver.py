@@ -52,23 +52,24 @@ def make_trainable(eval_log: str):
 
         result = evaluate_nasbench101(config)
         trial_id = tune.get_context().get_trial_id()
-        line = json.dumps({"trial_id": trial_id, "key": result.get("arch_key"), "t": time.time()})
-        fd = os.open(eval_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
+        _append_json(eval_log, {"trial_id": trial_id, "key": result.get("arch_key"), "t": time.time()})
         report_final(result, config)
 
     return chaos_nasbench101
 
 
-def _event(path: str, kind: str, **extra) -> None:
+def _append_json(path: str, record: dict) -> None:
+    """Append one JSON line with a single ``write`` on an ``O_APPEND`` file, so lines from
+    concurrent processes never interleave."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (json.dumps({"event": kind, "t": time.time(), "pid": os.getpid(), **extra}) + "\n").encode())
+        os.write(fd, (json.dumps(record) + "\n").encode())
     finally:
         os.close(fd)
+
+
+def _event(path: str, kind: str, **extra) -> None:
+    _append_json(path, {"event": kind, "t": time.time(), "pid": os.getpid(), **extra})
 
 
 def child(args) -> int:
