@@ -4,7 +4,11 @@ A screen of new variants need not rerun the default: its units are deterministic
 run's per-seed rows stand for it. The rows of all files are merged (a benchmark, algorithm and
 seed in two files is an error). Each benchmark gets every algorithm's means and medians over the
 seeds of all files, then the harness's "Variants against SemiNAS" table (test regret on NB-201,
-validation regret on NB101-30k).
+validation regret on NB101-30k) and, where SemiNAS and other searchers ran, its "SemiNAS against
+the field" table. ``--rename seminas@mut=seminas`` reads a screened variant's rows as SemiNAS's,
+so a default that began as a variant is paired with runs of the other searchers. ``--plot DIR``
+draws each benchmark's means and standard errors at the report budgets to
+``DIR/paired_<benchmark>.png``.
 
     python benchmarks/pair_runs.py benchmarks/results/seminas_default/ablation_300_uncertainty/per_seed.csv \
         /work/res/wide_300/per_seed.csv
@@ -19,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from seminas_tune.bench.algorithms import is_ours
 from seminas_tune.bench.report import read_per_seed
-from seminas_tune.bench.stats import mean_se, variant_lines
+from seminas_tune.bench.stats import goal_lines, mean_se, variant_lines
 
 _TOP = "queries_top_0.001"
 _PAIR = re.compile(r"([^-]+)@(\d+)-([^-]+)@(\d+)")
@@ -85,23 +90,97 @@ def paired_line(curves: dict, spec: str) -> str | None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("per_seed", type=Path, nargs="+", help="per_seed.csv files of harness runs")
-    parser.add_argument(
-        "--paired", action="append", default=[], help="A@B-C@D: A's regret after B queries minus C's after D, by seed"
-    )
-    args = parser.parse_args(argv)
+def plot(curves: dict, benchmark: str, budgets: list[int], out: Path) -> Path:
+    """Each algorithm's mean regret +- s.e. (pp) at the report budgets, log-log (symlog below
+    0.01 pp, so zero regret still shows); Tune's built-ins dashed, as in the harness's plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    lowest = 0.0
+    for alg in dict.fromkeys(a for a, _ in curves):
+        xs, means, ses = [], [], []
+        for b in budgets:
+            m, se = mean_se(np.array([c[b - 1] for (a, _), c in curves.items() if a == alg]) * 100)
+            if not math.isnan(m):
+                xs, means, ses = [*xs, b], [*means, m], [*ses, se]
+        n = sum(a == alg for a, _ in curves)
+        ax.errorbar(
+            xs, means, yerr=ses, marker="o", capsize=3, label=f"{alg} ({n})", linestyle="-" if is_ours(alg) else "--"
+        )
+        lowest = min(lowest, *(m - e for m, e in zip(means, ses)))
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
+    ax.set_ylim(bottom=lowest)
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("queries (valid)")
+    ax.set_ylabel(f"{'test' if benchmark.startswith('nb201') else 'validation'} regret (pp)")
+    ax.set_title(benchmark)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / f"paired_{benchmark}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def renamed(rows: dict, renames: dict[str, str]) -> dict:
+    """``rows`` with each algorithm named in ``renames`` under its new name; a ValueError if that
+    puts two rows on one benchmark, algorithm and seed."""
+    out: dict = {}
+    for (b, a, s), row in rows.items():
+        key = (b, renames.get(a, a), s)
+        if key in out:
+            raise ValueError(f"--rename: {key[0]} {key[1]} seed {key[2]} would have two rows; rename to an unused name")
+        out[key] = row
+    return out
+
+
+def read_rows(args: argparse.Namespace) -> dict:
+    """The per-seed rows the arguments ask for, renamed and filtered; every argument checked before
+    anything is read, each mistake a one-line ``SystemExit``."""
+    if args.plot is not None and not args.plot.is_dir():
+        raise SystemExit(f"--plot {args.plot}: no such folder; create it or pass an existing one")
     missing = [str(p) for p in args.per_seed if not p.is_file()]
     if missing:
         raise SystemExit(f"no such file: {', '.join(missing)}; pass the per_seed.csv of finished harness runs")
     bad = [spec for spec in args.paired if not _PAIR.fullmatch(spec)]
     if bad:
         raise SystemExit(f"--paired {bad[0]!r}: expected ALG@BUDGET-ALG@BUDGET, e.g. seminas@300-re@1000")
+    renames = dict(spec.split("=", 1) for spec in args.rename if spec.count("=") == 1 and "" not in spec.split("="))
+    if len(renames) != len(args.rename):
+        raise SystemExit(f"--rename: expected OLD=NEW, e.g. seminas@mut=seminas; got {args.rename}")
     try:
-        rows = read_per_seed(args.per_seed)
+        rows = renamed(read_per_seed(args.per_seed), renames)
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    if args.benchmarks:
+        wanted = args.benchmarks.split(",")
+        unknown = sorted(set(wanted) - {b for b, _, _ in rows})
+        if unknown:
+            raise SystemExit(
+                f"--benchmarks: {', '.join(unknown)} not in these files; they hold {sorted({b for b, _, _ in rows})}"
+            )
+        rows = {k: r for k, r in rows.items() if k[0] in wanted}
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("per_seed", type=Path, nargs="+", help="per_seed.csv files of harness runs")
+    parser.add_argument(
+        "--paired", action="append", default=[], help="A@B-C@D: A's regret after B queries minus C's after D, by seed"
+    )
+    parser.add_argument("--rename", action="append", default=[], help="OLD=NEW: read algorithm OLD's rows as NEW's")
+    parser.add_argument("--benchmarks", help="comma-separated: only these benchmarks' rows (default: all)")
+    parser.add_argument("--plot", type=Path, help="folder to draw paired_<benchmark>.png into")
+    args = parser.parse_args(argv)
+    rows = read_rows(args)
     tables = {b: curves_of(rows, b) for b in dict.fromkeys(b for b, _, _ in rows)}
     for spec in args.paired:  # checked before anything is printed
         if not any(paired_line(curves, spec) for curves, _, _ in tables.values()):
@@ -114,8 +193,11 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(algorithm_lines(rows, benchmark, budgets)))
         lines = variant_lines(curves, hits, algorithms, budgets)
         print("\n".join(lines) if lines else "No seminas and seminas@... rows to pair.\n")
+        print("\n".join(goal_lines(curves, hits, algorithms, budgets)))
         for line in filter(None, (paired_line(curves, spec) for spec in args.paired)):
             print(line + "\n")
+        if args.plot is not None:
+            print(f"Plot: `{plot(curves, benchmark, budgets, args.plot).name}`\n")
 
 
 if __name__ == "__main__":

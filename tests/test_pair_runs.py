@@ -80,3 +80,41 @@ def test_paired_compares_two_searchers_at_their_own_budgets_by_seed(tmp_path, ca
         _load().main([str(a), "--paired", "seminas@50"])
     with pytest.raises(SystemExit, match="no benchmark has both searchers' rows"):
         _load().main([str(a), str(b), "--paired", "seminas@300-re@100"])
+
+
+def test_rename_pairs_a_variant_as_seminas_against_the_best_other_searcher(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    mine, local, re_ = (rng.uniform(0, 1, (6, 2)).round(3) for _ in range(3))
+    local[:, 1] = mine[:, 1] + 0.5  # local is the best other at 100 (lower mean than re)
+    re_[:, 1] = mine[:, 1] + 0.9
+    a = _write(tmp_path / "a.csv", [["t", "seminas@mut", s, *mine[s], 30] for s in range(6)])
+    b = _write(
+        tmp_path / "b.csv",
+        [["t", alg, s, *vals[s], 60] for alg, vals in (("local", local), ("re", re_)) for s in range(6)],
+    )
+    _load().main([str(a), str(b), "--rename", "seminas@mut=seminas"])
+    row = [c.strip() for c in _rows(capsys, "| 100 |")[0].split("|")[1:-1]]
+    assert row[0] == "100" and row[1].startswith("seminas ")
+    assert row[3].startswith("local ")
+    assert row[4] == "-0.500 +- 0.000 (6)"  # paired by seed against local, not re
+    assert row[5:] == ["yes", "yes"]
+    with pytest.raises(SystemExit, match="would have two rows"):
+        _load().main([str(a), str(b), "--rename", "local=re"])
+    with pytest.raises(SystemExit, match="expected OLD=NEW"):
+        _load().main([str(a), "--rename", "seminas@mut"])
+
+
+def test_benchmarks_filter_and_plot_draw_only_the_tables_asked_for(tmp_path, capsys):
+    rows = [[t, alg, s, 0.5 + s, 0.1, 20] for t in ("t1", "t2") for alg in ("seminas", "re") for s in range(3)]
+    a = _write(tmp_path / "a.csv", rows)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    _load().main([str(a), "--benchmarks", "t2", "--plot", str(plots)])
+    out = capsys.readouterr().out
+    assert "## t2" in out and "## t1" not in out
+    assert [p.name for p in plots.iterdir()] == ["paired_t2.png"]
+    assert (plots / "paired_t2.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit, match="--benchmarks: t3 not in these files"):
+        _load().main([str(a), "--benchmarks", "t3"])
+    with pytest.raises(SystemExit, match="no such folder"):
+        _load().main([str(a), "--plot", str(tmp_path / "nope")])
