@@ -159,6 +159,28 @@ class SearcherCore(Searcher):
         return len(self._proposed)
 
     @property
+    def num_invalid(self) -> int:
+        """Results that said ``valid=False``: the trainable's "not an architecture"."""
+        return sum(o.status == "invalid" for o in self._observations)
+
+    @property
+    def num_spent(self) -> int:
+        """Suggestions that use ``max_queries``: all but those whose result said ``valid=False``
+        (no evaluation happened; NAS benchmarks count valid queries too)."""
+        return self.num_suggested - self.num_invalid
+
+    def learning_labels(self) -> list[Observation]:
+        """:meth:`results` plus every architecture whose result said ``valid=False``, labelled
+        with the worst successful score (a crash cost, as SMAC gives failed runs), so a predictor
+        learns to steer clear of a space's invalid corners. :meth:`results` when none was."""
+        ok = self.results()
+        invalid = [o for o in self._observations if o.status == "invalid"]
+        if not ok or not invalid:
+            return ok
+        worst = min(ok, key=lambda o: o.score)
+        return ok + [dataclasses.replace(o, value=worst.value, score=worst.score) for o in invalid]
+
+    @property
     def observations(self) -> list[Observation]:
         return list(self._observations)
 
@@ -346,9 +368,9 @@ class SearcherCore(Searcher):
         """The common start of a batched searcher's ``_propose``: ``(True, batch)`` for the random
         start or a finished round, ``(True, None)`` while results, a round or a re-scoring are
         pending, ``(False, None)`` when the next round may start."""
-        remaining = self.max_queries - self.num_suggested
-        if self.num_suggested < num_initial:
-            return True, self.sample_new(min(num_initial - self.num_suggested, remaining))
+        remaining = self.max_queries - self.num_spent
+        if self.num_spent < num_initial:
+            return True, self.sample_new(min(num_initial - self.num_spent, remaining))
         done, result = self.poll_job()
         if done:
             return True, apply(result, remaining)
@@ -360,7 +382,7 @@ class SearcherCore(Searcher):
         """Start round ``fn(request)``; its batch at once when it ran inline, else None."""
         self.start_job(fn, request)
         done, result = self.poll_job()
-        return apply(result, self.max_queries - self.num_suggested) if done else None
+        return apply(result, self.max_queries - self.num_spent) if done else None
 
     # -- what subclasses implement -------------------------------------------------------
     def _propose(self) -> list | None:

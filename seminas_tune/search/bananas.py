@@ -262,7 +262,7 @@ class BANANASSearcher(ArchSearcher):
         decided, batch = self._round_step(self.num_initial, self._apply)
         if decided:
             return batch
-        labeled, size = self.results(), min(self.num_new, self.max_queries - self.num_suggested)
+        labeled, size = self.results(), min(self.num_new, self.max_queries - self.num_spent)
         if len(labeled) < 2:  # nothing to fit yet (failed evaluations): keep exploring at random
             return self.sample_new(size)
         return self._start_round(run_bananas_round, self._request(labeled, size), self._apply)

@@ -39,7 +39,9 @@ class ArchSearcher(SearcherCore):
             the ``param_space`` Tune hands over (``Tuner(param_space=...)``).
         metric: result key to optimise; None takes ``TuneConfig(metric=...)``.
         mode: ``"max"`` or ``"min"``; None takes ``TuneConfig(mode=...)``.
-        max_queries: evaluations in all; then ``suggest`` returns ``FINISHED``.
+        max_queries: evaluations in all; then ``suggest`` returns ``FINISHED``. A result that
+            says ``valid=False`` (the trainable's "not an architecture") does not count, up to
+            ``invalid_allowance`` x ``max_queries`` of them.
         seed: seeds every random choice; same seed and same results give the same suggestions.
         points_to_evaluate: configs (as ``space.to_config`` makes them) evaluated first.
         max_flops: never propose an architecture with ``space.flops(arch) > max_flops``.
@@ -97,7 +99,18 @@ class ArchSearcher(SearcherCore):
 
     def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]  # Tune: FINISHED too
         self._check_ready()
-        if self.num_suggested >= self.max_queries:
+        if self.num_spent >= self.max_queries:
+            return Searcher.FINISHED
+        if self.num_invalid >= self.invalid_allowance * self.max_queries:
+            if not self._warned_invalid:
+                logger.warning(
+                    "%s: %d results said valid=False, %d x max_queries; stopping. Check that the "
+                    "trainable and the space agree on what a valid architecture is.",
+                    type(self).__name__,
+                    self.num_invalid,
+                    self.invalid_allowance,
+                )
+                self._warned_invalid = True
             return Searcher.FINISHED
         if self._max_concurrent and len(self._pending) >= self._max_concurrent:
             return None
@@ -115,6 +128,9 @@ class ArchSearcher(SearcherCore):
         return config
 
     _exhausted = False
+    _warned_invalid = False
+    invalid_allowance = 10
+    """Results with ``valid=False`` allowed per query of ``max_queries`` before the search stops."""
 
     def _next_arch(self) -> Any:
         while self._points:

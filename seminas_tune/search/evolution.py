@@ -56,7 +56,7 @@ class RegularizedEvolutionSearcher(ArchSearcher):
 
     def _initial(self) -> list | None:
         """Random initial population; None once it is fully suggested."""
-        if self.num_suggested < self.num_initial:
+        if self.num_spent < self.num_initial:
             return self.sample_new(1)
         return None
 
@@ -154,7 +154,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
             return self._apply(result)
         if self.job_running or self._pending or not self.labels_ready():
             return None
-        labeled = self.results()
+        labeled = self.learning_labels()
         if not labeled:
             return self.sample_new(1)
         children, keys, pop = [], set(), self.population()
@@ -176,9 +176,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         self.controller_state = result.state
         self.iteration += 1
         order = result.candidate_order
-        size = grown_batch(
-            self.evals_per_step, self.new_fraction, self.num_suggested, self.max_queries - self.num_suggested
-        )
+        size = grown_batch(self.evals_per_step, self.new_fraction, self.num_spent, self.max_queries - self.num_spent)
         best = [self._children[i] for i in order[:size]]
         self.history.append({**result.info, "iteration": self.iteration, "candidates": len(self._children)})
         self._children = []

@@ -35,8 +35,8 @@ class LocalSearchSearcher(ArchSearcher):
         return {o.key: o for o in self.results()}
 
     def _propose(self) -> list | None:
-        if self.num_suggested < self.num_initial:
-            return self.sample_new(self.num_initial - self.num_suggested)
+        if self.num_spent < self.num_initial:
+            return self.sample_new(self.num_initial - self.num_spent)
         if self._pending:
             return None  # the neighbourhood's results decide the next move
         done = self._by_key()

@@ -155,7 +155,7 @@ class SemiNASSearcher(ArchSearcher):
         decided, batch = self._round_step(self.num_initial, self._apply)
         if decided:
             return batch
-        labeled, size = self.results(), self._batch(self.max_queries - self.num_suggested)
+        labeled, size = self.learning_labels(), self._batch(self.max_queries - self.num_spent)
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(size)
         request = controller_request(
@@ -173,7 +173,7 @@ class SemiNASSearcher(ArchSearcher):
 
     def _batch(self, remaining: int) -> int:
         """Architectures the next iteration proposes."""
-        return grown_batch(self.num_new, self.new_fraction, self.num_suggested, remaining)
+        return grown_batch(self.num_new, self.new_fraction, self.num_spent, remaining)
 
     def _apply(self, result: RoundResult, remaining: int) -> list:
         self.controller_state = result.state

@@ -129,6 +129,23 @@ class SearcherContract:
                 s.on_trial_complete(f"t{i}", result if bad is None else {**result, self.metric: bad})
         assert n == self.max_queries
 
+    def test_invalid_results_do_not_use_the_budget(self):
+        """A result with ``valid=False`` (the trainable's "not an architecture") is no
+        evaluation: the search goes on until ``max_queries`` valid ones."""
+        s, valid, invalid = self.searcher(), 0, 0
+        for i in range(10 * self.max_queries):
+            cfg = s.suggest(f"t{i}")
+            if cfg == FINISHED:
+                break
+            assert cfg is not None
+            if i % 3 == 1:
+                s.on_trial_complete(f"t{i}", {**self.objective(cfg), "valid": False})
+                invalid += 1
+            else:
+                s.on_trial_complete(f"t{i}", self.objective(cfg))
+                valid += 1
+        assert valid == self.max_queries and invalid >= self.max_queries // 3
+
     def _interleaved(self, path: str | None) -> list[dict]:
         """Five finished trials, two left running, optionally save -> blank -> restore, then
         the rest."""
