@@ -392,3 +392,18 @@ def test_a_dotted_setting_must_name_a_field_and_the_cli_says_the_same(path, prob
 def test_a_whole_settings_object_from_python_is_a_setting():
     assert B.setting_problem("seminas", "controller", ControllerConfig()) is None
     assert "settings object" in B.setting_problem("seminas", "controller", 3)
+
+
+def test_space_tune_gives_our_searcher_the_flat_param_space_built_ins_get():
+    """``--set seminas@flat.space=tune``: the searcher builds its space from the table's flat
+    ``tune_space()``; on NB-101 it then meets invalid configs, which do not use the budget."""
+    s = B.parse_sets(["re@flat.space=tune"], ["re", "re@flat"])
+    assert s["re@flat"]["space"] == "tune" and "space" not in s["re"]
+    assert "space" not in B.our_kwargs(s["re@flat"], "re")
+    with pytest.raises(B.BenchError, match="only space=tune .* may be set"):
+        B.parse_sets(["re.space=nb101"], ["re"])
+    native_rows, native = B.run_unit(_unit("nb101", "re", 0, 30, settings=TINY_RE))
+    rows, flat = B.run_unit(_unit("nb101", "re@flat", 0, 30, settings={**TINY_RE, "space": "tune"}))
+    assert native["n_invalid"] == 0 and flat["n_invalid"] > 0
+    assert flat["n_valid"] == 30 and flat["stop_reason"] == "budget"
+    assert len(rows) == 30 + flat["n_invalid"]

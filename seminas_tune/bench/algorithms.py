@@ -178,6 +178,16 @@ def algorithm_status() -> dict[str, str]:
 _RESERVED = ("space", "metric", "mode", "max_queries", "seed", "background")
 """Our searchers' arguments the harness sets itself."""
 
+TUNE_SPACE = "tune"
+"""``--set seminas@flat.space=tune``: one of our searchers gets the table's flat Tune
+``param_space`` (what Tune's searchers get), not its own space class, as a user with a space
+we ship no class for would run it."""
+
+
+def wants_tune_space(settings: dict[str, Any]) -> bool:
+    """Whether ``settings`` ask for the table's Tune ``param_space`` instead of its space class."""
+    return settings.get("space") == TUNE_SPACE
+
 
 def _dataclass_args() -> dict[str, type]:
     from seminas_tune.controller import ControllerConfig
@@ -267,6 +277,13 @@ def validate_settings(alg: str, settings: dict[str, Any]) -> None:
     """Raise :class:`BenchError` naming the first setting ``alg`` does not have."""
     if alg in ours():
         for path, value in settings.items():
+            if path == "space":
+                if value != TUNE_SPACE:
+                    raise BenchError(
+                        f"--set {alg}.space={value!r}: the harness gives the table's space itself; "
+                        f"only space={TUNE_SPACE} (its flat Tune param_space instead) may be set"
+                    )
+                continue
             problem = setting_problem(alg, path, value)
             if problem:
                 raise BenchError(f"--set {alg}.{path}: {problem}")
@@ -289,6 +306,8 @@ def our_kwargs(settings: dict[str, Any], alg: str = "", budget: int = 300) -> di
     preset = preset_settings(alg, settings.get("preset", "default"), budget)
     kwargs: dict[str, Any] = {}
     for path, value in settings.items():
+        if path == "space":  # the harness's choice of space (wants_tune_space), not an argument
+            continue
         head, *rest = path.split(".")
         if rest:
             if head not in kwargs:
@@ -316,7 +335,7 @@ def build_searcher(
     settings = dict(settings)
     if alg in ours():
         return ours()[alg](
-            space=space,
+            space=None if wants_tune_space(settings) else space,  # None: from set_search_properties
             metric=METRIC,
             mode="max",
             max_queries=budget,

@@ -22,6 +22,7 @@ from seminas_tune.bench.algorithms import (
     build_searcher,
     is_ours,
     resolved_settings,
+    wants_tune_space,
 )
 from seminas_tune.bench.common import HARNESS_VERSION, ROW_COLUMNS, BenchError
 from seminas_tune.bench.drivers import DRIVERS, HarnessSearcher
@@ -112,7 +113,7 @@ def run_unit(unit: Unit, out: str | Path | None = None, drop_invalid_rows: bool 
         unit.time_budget,
         invalid_cap=int(math.ceil(unit.invalid_factor * unit.budget)),
     )
-    param_space = None if is_ours(alg) else bench.space.tune_space()
+    param_space = bench.space.tune_space() if wants_tune_space(unit.settings_dict) or not is_ours(alg) else None
     setup = time.perf_counter() - t0
     t1 = time.perf_counter()
     eval_seconds = DRIVERS[unit.driver](h, bench, unit.seed, param_space)
