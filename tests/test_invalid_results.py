@@ -51,3 +51,4 @@ def test_seminas_learns_invalid_architectures_at_the_worst_score():
     worst = min(o.score for o in ok)
     assert [o.score for o in labels[len(ok) :]] == [worst] * len(invalid)
     assert {o.key for o in labels[len(ok) :]} == {o.key for o in invalid}
+    assert s.learning_labels(invalid_cost=False) == ok  # the paper's preset: ignored

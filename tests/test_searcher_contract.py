@@ -164,6 +164,7 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     )
     assert (paper.ensemble, paper.acquisition, paper.ascent_candidates, paper.local_candidates) == (1, "mean", 1, 0)
     assert paper.mutation_candidates == 0
+    assert s.invalid_cost is True and paper.invalid_cost is False  # the paper ignores invalid cells
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re, sem = SEARCHERS["seminas_re"](max_queries=300), SEARCHERS["seminas"](max_queries=300)
     assert (re.population_size, re.children_per_step, re.random_candidates) == (50, 1000, 1000)
@@ -174,7 +175,7 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
         sem.new_fraction,
         sem.controller,
     )
-    assert (re.ensemble, re.acquisition) == (5, "its")
+    assert (re.ensemble, re.acquisition, re.invalid_cost) == (5, "its", True)
     re = SEARCHERS["seminas_re"](max_queries=300, preset="paper")
     assert (re.num_initial, re.children_per_step, re.evals_per_step, re.random_candidates, re.ensemble) == (
         50,
@@ -239,6 +240,8 @@ def test_new_fraction_grows_the_batches(name, kw, fraction, sizes):
         make("nao", local_candidates=-1)
     with pytest.raises(ValueError, match="acquisition must be one of"):
         make("seminas", acquisition="ucb")
+    with pytest.raises(ValueError, match="invalid_cost must be True or False"):
+        make("seminas", invalid_cost="yes")
 
 
 def test_seminas_re_ranks_random_candidates_beside_the_children():

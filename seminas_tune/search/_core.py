@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,15 +170,15 @@ class SearcherCore(Searcher):
         (no evaluation happened; NAS benchmarks count valid queries too)."""
         return self.num_suggested - self.num_invalid
 
-    def learning_labels(self) -> list[Observation]:
-        """:meth:`results` plus every architecture whose result said ``valid=False``, labelled
-        with the worst successful score (a crash cost, as SMAC gives failed runs), so a predictor
-        learns to steer clear of a space's invalid corners. :meth:`results` when none was."""
+    def learning_labels(self, invalid_cost: bool = True) -> list[Observation]:
+        """:meth:`results` plus, with ``invalid_cost``, every architecture whose result said
+        ``valid=False``, labelled with the worst successful score (a crash cost, as SMAC gives
+        failed runs), so a predictor learns to steer clear of a space's invalid corners."""
         ok = self.results()
         invalid = [o for o in self._observations if o.status == "invalid"]
-        if not ok or not invalid:
+        if not ok or not invalid or not invalid_cost:
             return ok
-        worst = min(ok, key=lambda o: o.score)
+        worst = min(ok, key=lambda o: math.inf if o.score is None else o.score)  # ok ones have scores
         return ok + [dataclasses.replace(o, value=worst.value, score=worst.score) for o in invalid]
 
     @property

@@ -93,7 +93,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         new_fraction: when > 0, a step evaluates ``max(evals_per_step, new_fraction x
             evaluated so far)``, as :class:`~seminas_tune.search.seminas.SemiNASSearcher`'s
             batches grow.
-        num_unlabeled, upsample, ensemble, acquisition, controller: as for
+        num_unlabeled, upsample, ensemble, acquisition, invalid_cost, controller: as for
             :class:`~seminas_tune.search.seminas.SemiNASSearcher`; the acquisition ranks the children.
     """
 
@@ -112,6 +112,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         upsample: int | None = None,
         ensemble: int | None = None,
         acquisition: str | None = None,
+        invalid_cost: bool | None = None,
         controller: ControllerConfig | None = None,
         **kwargs: Any,
     ):
@@ -139,6 +140,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
         check_predictor_settings(s)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
+        self.invalid_cost = s.invalid_cost
         self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
@@ -154,7 +156,7 @@ class SemiNASRESearcher(RegularizedEvolutionSearcher):
             return self._apply(result)
         if self.job_running or self._pending or not self.labels_ready():
             return None
-        labeled = self.learning_labels()
+        labeled = self.learning_labels(self.invalid_cost)
         if not labeled:
             return self.sample_new(1)
         children, keys, pop = [], set(), self.population()

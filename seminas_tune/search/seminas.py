@@ -24,11 +24,13 @@ def grown_batch(minimum: int, fraction: float, suggested: int, remaining: int) -
 
 def check_predictor_settings(s: Any) -> None:
     """Raise ValueError for a bad setting of the controller searchers' shared ``num_unlabeled``,
-    ``upsample``, ``ensemble`` or ``acquisition`` (``s``: their resolved settings)."""
+    ``upsample``, ``ensemble``, ``acquisition`` or ``invalid_cost`` (``s``: their resolved settings)."""
     check_int("num_unlabeled", s.num_unlabeled, low=0)
     check_int("upsample", s.upsample)
     check_int("ensemble", s.ensemble)
     check_choice("acquisition", s.acquisition, ACQUISITIONS)
+    if not isinstance(s.invalid_cost, bool):
+        raise ValueError(f"invalid_cost must be True or False, got {s.invalid_cost!r}")
 
 
 def controller_request(searcher: Any, labeled: list, **round_args: Any) -> RoundRequest:
@@ -91,6 +93,8 @@ class SemiNASSearcher(ArchSearcher):
             bootstrap weights (paper: 1).
         acquisition: how the candidates are ranked into the batch: ``"mean"`` (the ensemble's
             mean prediction) or ``"its"`` (independent Thompson sampling from N(mean, spread)).
+        invalid_cost: learn an architecture whose result said ``valid=False`` as the worst one
+            seen, so proposals steer clear of invalid corners (paper: False, it ignores them).
         controller: controller model and training settings.
 
     When the candidates are fewer than the batch (a table-restricted space has few members
@@ -117,6 +121,7 @@ class SemiNASSearcher(ArchSearcher):
         pool_candidates: float | None = None,
         ensemble: int | None = None,
         acquisition: str | None = None,
+        invalid_cost: bool | None = None,
         controller: ControllerConfig | None = None,
         **kwargs: Any,
     ):
@@ -146,6 +151,7 @@ class SemiNASSearcher(ArchSearcher):
         self.pool_candidates = float(s.pool_candidates)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
+        self.invalid_cost = s.invalid_cost
         self.controller = s.controller
         self.iteration = 0
         self.controller_state: dict | None = None
@@ -155,7 +161,7 @@ class SemiNASSearcher(ArchSearcher):
         decided, batch = self._round_step(self.num_initial, self._apply)
         if decided:
             return batch
-        labeled, size = self.learning_labels(), self._batch(self.max_queries - self.num_spent)
+        labeled, size = self.learning_labels(self.invalid_cost), self._batch(self.max_queries - self.num_spent)
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(size)
         request = controller_request(
