@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from seminas_tune.bench.algorithms import is_ours
-from seminas_tune.bench.report import read_per_seed
+from seminas_tune.bench.report import read_per_seed, style_regret_axes
 from seminas_tune.bench.stats import goal_lines, mean_se, variant_lines
 
 _TOP = "queries_top_0.001"
@@ -91,8 +91,8 @@ def paired_line(curves: dict, spec: str) -> str | None:
 
 
 def plot(curves: dict, benchmark: str, budgets: list[int], out: Path) -> Path:
-    """Each algorithm's mean regret +- s.e. (pp) at the report budgets, log-log (symlog below
-    0.01 pp, so zero regret still shows); Tune's built-ins dashed, as in the harness's plots."""
+    """Each algorithm's mean regret +- s.e. (pp) at the report budgets, on the harness plots' axes;
+    Tune's built-ins dashed, as there."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,16 +112,9 @@ def plot(curves: dict, benchmark: str, budgets: list[int], out: Path) -> Path:
             xs, means, yerr=ses, marker="o", capsize=3, label=f"{alg} ({n})", linestyle="-" if is_ours(alg) else "--"
         )
         lowest = min(lowest, *(m - e for m, e in zip(means, ses)))
-    ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
-    ax.set_ylim(bottom=lowest)
+    style_regret_axes(ax, benchmark, f"{'test' if benchmark.startswith('nb201') else 'validation'} regret (pp)", lowest)
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("queries (valid)")
-    ax.set_ylabel(f"{'test' if benchmark.startswith('nb201') else 'validation'} regret (pp)")
-    ax.set_title(benchmark)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     path = out / f"paired_{benchmark}.png"
     fig.savefig(path, dpi=110)

@@ -275,6 +275,20 @@ def _runs_table(md, algorithms: list[str]) -> list[str]:
     return lines + [""]
 
 
+def style_regret_axes(ax, title: str, ylabel: str, lowest: float) -> None:
+    """Regret against queries, both log: log above 0.01 pp (one NB-101 validation image), linear
+    below, so the leaders' tails stay readable beside the built-ins' early regrets and zero or
+    negative regret still plots."""
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
+    ax.set_ylim(bottom=lowest)
+    ax.set_xlabel("queries (valid)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int, out: Path) -> None:
     import matplotlib
 
@@ -299,19 +313,10 @@ def _plot(bench: Benchmark, all_curves: dict, algorithms: list[str], budget: int
             )  # Tune's built-ins dashed
             ax.fill_between(x[: m.shape[1]], mean - se, mean + se, alpha=0.2)
             lowest = min(lowest, float(np.nanmin(mean - se)))
-        ax.set_xscale("log")
-        # log above 0.01 pp (one NB-101 validation image), linear below: the leaders' tails stay
-        # readable beside the built-ins' early regrets, and zero or negative regret still plots
-        ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
-        ax.set_ylim(bottom=lowest)
-        ax.set_xlabel("queries (valid)")
-        ax.set_ylabel(
-            ("test " if col == "regret" and bench.test is not None else "validation " if col == "val_regret" else "")
-            + "regret (pp)"
-        )
-        ax.set_title(bench.ident)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ylabel = (
+            "test " if col == "regret" and bench.test is not None else "validation " if col == "val_regret" else ""
+        ) + "regret (pp)"
+        style_regret_axes(ax, bench.ident, ylabel, lowest)
     fig.tight_layout()
     fig.savefig(out / f"regret_{bench.ident}.png", dpi=110)
     plt.close(fig)
