@@ -106,7 +106,9 @@ def plot(curves: dict, benchmark: str, budgets: list[int], out: Path) -> Path:
         for b in budgets:
             m, se = mean_se(np.array([c[b - 1] for (a, _), c in curves.items() if a == alg]) * 100)
             if not math.isnan(m):
-                xs, means, ses = [*xs, b], [*means, m], [*ses, se]
+                xs.append(b)
+                means.append(m)
+                ses.append(se)
         n = sum(a == alg for a, _ in curves)
         ax.errorbar(
             xs, means, yerr=ses, marker="o", capsize=3, label=f"{alg} ({n})", linestyle="-" if is_ours(alg) else "--"
@@ -145,9 +147,12 @@ def read_rows(args: argparse.Namespace) -> dict:
     bad = [spec for spec in args.paired if not _PAIR.fullmatch(spec)]
     if bad:
         raise SystemExit(f"--paired {bad[0]!r}: expected ALG@BUDGET-ALG@BUDGET, e.g. seminas@300-re@1000")
-    renames = dict(spec.split("=", 1) for spec in args.rename if spec.count("=") == 1 and "" not in spec.split("="))
-    if len(renames) != len(args.rename):
-        raise SystemExit(f"--rename: expected OLD=NEW, e.g. seminas@mut=seminas; got {args.rename}")
+    renames: dict[str, str] = {}
+    for spec in args.rename:
+        old, _, new = spec.partition("=")
+        if not old or not new or "=" in new or old in renames:
+            raise SystemExit(f"--rename: expected OLD=NEW, each OLD once, e.g. seminas@mut=seminas; got {args.rename}")
+        renames[old] = new
     try:
         rows = renamed(read_per_seed(args.per_seed), renames)
     except ValueError as e:
