@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
 
 from seminas_tune.controller import ControllerConfig, EPDConfig
 from seminas_tune.controller.epd import EPD
-from seminas_tune.controller.proposals import acquire, mutations_of_best, predict_heads, tokens_of
+from seminas_tune.controller.proposals import acquire, far_from_best, mutations_of_best, predict_heads, tokens_of
 from seminas_tune.controller.trainer import RoundRequest, _pseudo_weights, run_round
 from seminas_tune.metrics import kendall_tau
 from seminas_tune.spaces import NASBench201Space
@@ -182,6 +184,38 @@ def test_every_source_feeds_one_ranked_batch():
     assert len(again.new_archs) == 8, "the ensemble's state warm-starts the next round"
 
 
+def _token_distance_to(space, archs, ref):
+    return np.array([min(sum(x != y for x, y in zip(space.encode(a), space.encode(r))) for r in ref) for a in archs])
+
+
+def test_exploration_takes_the_best_predicted_cells_far_from_the_best_evaluated():
+    space = NASBench201Space()
+    rng = np.random.default_rng(4)
+    archs = [space.sample(rng) for _ in range(30)]
+    scores = rng.random(30)
+    pool = [space.sample(rng) for _ in range(300)]
+    pred = torch.as_tensor(rng.random(300))
+    top5 = [archs[i] for i in np.argsort(-scores)[:5]]
+    dist = _token_distance_to(space, pool, top5)
+    out = far_from_best(space, archs, scores, pool, pred, 6, set(), None)
+    assert len(out) == 6
+    assert all(d >= np.median(dist) for d in _token_distance_to(space, out, top5)), "a pick lies near the best cells"
+    far = [i for i in range(300) if dist[i] >= np.median(dist)]
+    want = {space.key(pool[i]) for i in sorted(far, key=lambda i: -float(pred[i]))[:6]}
+    assert {space.key(a) for a in out} == want, "the picks are not the best-predicted far cells"
+    assert far_from_best(space, archs, scores, pool, pred, 0, set(), None) == []
+
+
+def test_an_exploring_round_keeps_its_batch_size_and_reports_the_share():
+    space = NASBench201Space()
+    rng = np.random.default_rng(6)
+    archs = [space.sample(rng) for _ in range(30)]
+    res = _round(space, archs, rng.random(30), num_unlabeled=200, num_local=20, num_ascent=10, num_explore=3)
+    keys = [space.key(a) for a in res.new_archs]
+    assert len(set(keys)) == 8 and not set(keys) & {space.key(a) for a in archs}
+    assert res.info["explore"] == 3 and sum(res.info["chosen"].values()) == 5
+
+
 def test_ensemble_heads_disagree_most_where_there_is_no_data():
     """Bootstrap-trained heads: their spread on the cells they were trained on is smaller than
     on random unseen cells (NB-201 space; the labels are generated)."""
@@ -277,3 +311,55 @@ def test_agreement_weighting_trusts_the_pseudo_labels_the_heads_agree_on():
     assert res.info["pseudo_labeled"] == 100 and len(res.new_archs) == 8
     with pytest.raises(ValueError, match="pseudo_weight must be one of"):
         ControllerConfig(pseudo_weight="entropy")
+
+
+def test_a_search_counts_as_stalled_about_three_batches_after_its_best():
+    from seminas_tune.search._core import Observation
+    from seminas_tune.search.seminas import stalled
+
+    def labels(scores):
+        return [Observation(i, None, s, s, "ok") for i, s in enumerate(scores)]
+
+    rising = list(range(40))
+    assert not stalled(labels(rising), 10)
+    best_at_9 = [0.0] * 9 + [1.0] + [0.5] * 30  # 40 results, the best 30 ago
+    assert stalled(labels(best_at_9), 10) and not stalled(labels(best_at_9[:-1]), 10)
+    late = [0.0] * 99 + [1.0] + [0.5] * 29  # 129 results, 29 since the best: under 30 % of them
+    assert not stalled(labels(late), 10) and stalled(labels(late + [0.5] * 20), 10)
+
+
+def test_a_stalled_search_spends_its_share_of_the_batch_far_from_its_best():
+    """A made-up objective (generated data) whose best cell is the first one evaluated: the
+    search stalls, and with ``explore_share=1`` its later batches are far from that cell."""
+    from seminas_tune.search import SemiNASSearcher
+    from seminas_tune.testing import drive
+    from tests.test_searcher_contract import SMALL
+
+    space = NASBench201Space()
+    first = space.to_config(space.sample(np.random.default_rng(0)))
+
+    def objective(cfg):
+        return {"acc": 1.0 if cfg == first else 0.1 + 0.01 * (zlib.crc32(str(cfg).encode()) % 7)}
+
+    def run(share):
+        s = SemiNASSearcher(
+            space=space,
+            metric="acc",
+            mode="max",
+            seed=0,
+            max_queries=40,
+            background="inline",
+            points_to_evaluate=[first],
+            explore_share=share,
+            **SMALL["seminas"],
+        )
+        return s, drive(s, objective)
+
+    plain, _ = run(0.0)
+    assert not any("explore" in h for h in plain.history)
+    s, configs = run(1.0)
+    explored = [h["explore"] for h in s.history if h.get("explore")]
+    assert explored and sum(explored) >= 8, f"no round explored: {s.history}"
+    late = [space.from_config(c) for c in configs[-sum(explored) :]]
+    near = _token_distance_to(space, late, [space.from_config(first)])
+    assert (near >= 3).mean() > 0.5, f"the exploring batches stayed next to the best cell: {near}"

@@ -131,6 +131,22 @@ def best_of(pool: list, pred: torch.Tensor, n: int, skip: set, space, max_flops:
     return out
 
 
+def far_from_best(
+    space, labeled: list, scores: np.ndarray, pool: list, pred: torch.Tensor, n: int, skip: set, max_flops: float | None
+) -> list:
+    """The ``n`` best-predicted members of ``pool`` (keys not in ``skip``) that are far from the
+    5 best evaluated architectures: whose token distance to the nearest of them is at least the
+    pool's median, so a search caught in one basin samples the others its predictor likes most."""
+    if n <= 0 or not pool or not labeled:
+        return []
+    best = np.argsort(-np.asarray(scores), kind="stable")[:5]
+    top = np.array([space.encode(labeled[i]) for i in best])
+    toks = np.array([space.encode(a) for a in pool])
+    dist = (toks[:, None, :] != top[None, :, :]).sum(axis=-1).min(axis=1)
+    far = np.flatnonzero(dist >= np.median(dist))
+    return best_of([pool[i] for i in far], pred[torch.as_tensor(far, device=pred.device)], n, skip, space, max_flops)
+
+
 def acquire(heads: torch.Tensor, acquisition: str, rng: np.random.Generator) -> list[int]:
     """Candidate indices, best first, by the ensemble predictions ``n x heads``: their mean
     (``"mean"``), or one draw per candidate from N(mean, std across heads) (``"its"``,
@@ -150,6 +166,11 @@ def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dic
     space, seen = req.space, set(req.seen_keys)
     # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
     unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)
+    explore = far_from_best(space, req.labeled, req.scores, unl, unl_pred, req.num_explore, seen, req.max_flops)
+    seen |= {space.key(a) for a in explore}
+    num_new = req.num_new - len(explore)
+    if req.num_explore > 0:
+        info["explore"] = len(explore)
     sources: dict[str, list] = {}
     if req.num_local > 0:
         sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
@@ -173,13 +194,13 @@ def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dic
     origin = [name for name, archs in sources.items() for _ in archs]
     new: list = []
     if cands:
-        order = acquire(predict_heads(model, tokens_of(space, cands, dev)), req.acquisition, rng)[: req.num_new]
+        order = acquire(predict_heads(model, tokens_of(space, cands, dev)), req.acquisition, rng)[:num_new]
         new = [cands[i] for i in order]
         info["chosen"] = {name: sum(origin[i] == name for i in order) for name in sources}
-    if len(new) < req.num_new:
+    if len(new) < num_new:
         more = sample_unlabeled(space, rng, req.fill_pool - len(unl), set(req.seen_keys) | {space.key(a) for a in unl})
         pool = unl + more
         pred = torch.cat([unl_pred, predict(model, tokens_of(space, more, dev))]) if more else unl_pred
-        taken = set(req.seen_keys) | {space.key(a) for a in cands}
-        new += best_of(pool, pred, req.num_new - len(new), taken, space, req.max_flops)
-    return new
+        taken = set(req.seen_keys) | {space.key(a) for a in cands + explore}
+        new += best_of(pool, pred, num_new - len(new), taken, space, req.max_flops)
+    return new + explore

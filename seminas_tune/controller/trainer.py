@@ -151,6 +151,8 @@ class RoundRequest:
             architectures (0: none, the paper).
         num_mutation: candidates mutated from the 10 best evaluated architectures (0: none).
         num_pool: candidates from the best-predicted unseen pseudo-labeled architectures.
+        num_explore: of the ``num_new``, how many are the best-predicted pseudo-labeled
+            architectures far from the best evaluated ones (:func:`~seminas_tune.controller.proposals.far_from_best`).
         heads: predictor ensemble size (1: the paper's single predictor). Each head sees the
             evaluated architectures with its own bootstrap weights (Poisson(1)) and learns its
             own pseudo-labels.
@@ -178,6 +180,7 @@ class RoundRequest:
     num_local: int = 0
     num_mutation: int = 0
     num_pool: int = 0
+    num_explore: int = 0
     heads: int = 1
     acquisition: str = "mean"
     fill_pool: int = 10_000

@@ -17,6 +17,9 @@
   was worse on the three NB-201 tables and better on NB101-30k alone (100 seeds).
   The mutations were lower on NB101-30k at 50-300 queries and level on NB-201 (200 seeds,
   paired), so they are on; in a table-restricted space they reach cells more than one edit away.
+  Exploring far from the best cells once the search stalls (``explore_share``) freed some
+  searches caught in one basin but diverted slow climbers: higher means at 10 of 12 points over
+  50 seeds, so it is off.
   SemiNAS (RE) has the same schedule and ranks the children of 1,000 tournaments and 1,000 random
   cells per step by Thompson sampling over 5 heads, the setting its runs measured
   (``benchmarks/results/seminas_re/``).
@@ -52,6 +55,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
             local_candidates=0.0,
             mutation_candidates=0.0,
             pool_candidates=0.0,
+            explore_share=0.0,
             ensemble=1,
             acquisition="mean",
             invalid_cost=False,
@@ -68,6 +72,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
         local_candidates=10.0,
         mutation_candidates=10.0,
         pool_candidates=3.0,
+        explore_share=0.0,
         ensemble=1,
         acquisition="mean",
         invalid_cost=True,

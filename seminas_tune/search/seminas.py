@@ -22,6 +22,14 @@ def grown_batch(minimum: int, fraction: float, suggested: int, remaining: int) -
     return min(max(minimum, int(fraction * suggested)), remaining)
 
 
+def stalled(labeled: list, batch: int) -> bool:
+    """Whether the best of ``labeled`` (completion order) came ``max(3 x batch, 30 %)`` or more
+    results ago: about three batches, as batches grow with what has been evaluated."""
+    scores = [o.score for o in labeled]
+    since = len(scores) - 1 - int(np.argmax(scores))
+    return since >= max(3 * batch, 0.3 * len(scores))
+
+
 def check_predictor_settings(s: Any) -> None:
     """Raise ValueError for a bad setting of the controller searchers' shared ``num_unlabeled``,
     ``upsample``, ``ensemble``, ``acquisition`` or ``invalid_cost`` (``s``: their resolved settings)."""
@@ -89,6 +97,9 @@ class SemiNASSearcher(ArchSearcher):
             architectures, as a multiple of the batch (paper: 0).
         pool_candidates: candidates from the best-predicted pseudo-labeled architectures, as a
             multiple of the batch (paper: 0).
+        explore_share: once the best score has not improved for about three batches
+            (:func:`stalled`), this share of each batch is the best-predicted pseudo-labeled
+            architectures far from the best evaluated ones (paper: 0).
         ensemble: predictor heads on the controller's encoder, each trained with its own
             bootstrap weights (paper: 1).
         acquisition: how the candidates are ranked into the batch: ``"mean"`` (the ensemble's
@@ -119,6 +130,7 @@ class SemiNASSearcher(ArchSearcher):
         local_candidates: float | None = None,
         mutation_candidates: float | None = None,
         pool_candidates: float | None = None,
+        explore_share: float | None = None,
         ensemble: int | None = None,
         acquisition: str | None = None,
         invalid_cost: bool | None = None,
@@ -136,6 +148,7 @@ class SemiNASSearcher(ArchSearcher):
             ("local_candidates", 100),
             ("mutation_candidates", 100),
             ("pool_candidates", 100),
+            ("explore_share", 1),
         ):
             check_number(name, getattr(s, name), 0, hi)
         check_predictor_settings(s)
@@ -149,6 +162,7 @@ class SemiNASSearcher(ArchSearcher):
         self.local_candidates = float(s.local_candidates)
         self.mutation_candidates = float(s.mutation_candidates)
         self.pool_candidates = float(s.pool_candidates)
+        self.explore_share = float(s.explore_share)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
         self.invalid_cost = s.invalid_cost
@@ -174,6 +188,7 @@ class SemiNASSearcher(ArchSearcher):
             num_local=int(round(self.local_candidates * size)),
             num_mutation=int(round(self.mutation_candidates * size)),
             num_pool=int(round(self.pool_candidates * size)),
+            num_explore=int(round(self.explore_share * size)) if stalled(labeled, self.num_new) else 0,
         )
         return self._start_round(run_round, request, self._apply)
 
