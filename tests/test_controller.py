@@ -197,13 +197,14 @@ def test_exploration_takes_the_best_predicted_cells_far_from_the_best_evaluated(
     pred = torch.as_tensor(rng.random(300))
     top5 = [archs[i] for i in np.argsort(-scores)[:5]]
     dist = _token_distance_to(space, pool, top5)
-    out = far_from_best(space, archs, scores, pool, pred, 6, set(), None)
+    tokens = tokens_of(space, pool, "cpu")
+    out = far_from_best(space, archs, scores, pool, tokens, pred, 6, set(), None)
     assert len(out) == 6
     assert all(d >= np.median(dist) for d in _token_distance_to(space, out, top5)), "a pick lies near the best cells"
     far = [i for i in range(300) if dist[i] >= np.median(dist)]
     want = {space.key(pool[i]) for i in sorted(far, key=lambda i: -float(pred[i]))[:6]}
     assert {space.key(a) for a in out} == want, "the picks are not the best-predicted far cells"
-    assert far_from_best(space, archs, scores, pool, pred, 0, set(), None) == []
+    assert far_from_best(space, archs, scores, pool, tokens, pred, 0, set(), None) == []
 
 
 def test_an_exploring_round_keeps_its_batch_size_and_reports_the_share():

@@ -132,17 +132,25 @@ def best_of(pool: list, pred: torch.Tensor, n: int, skip: set, space, max_flops:
 
 
 def far_from_best(
-    space, labeled: list, scores: np.ndarray, pool: list, pred: torch.Tensor, n: int, skip: set, max_flops: float | None
+    space,
+    labeled: list,
+    scores: np.ndarray,
+    pool: list,
+    tokens: torch.Tensor,
+    pred: torch.Tensor,
+    n: int,
+    skip: set,
+    max_flops: float | None,
 ) -> list:
-    """The ``n`` best-predicted members of ``pool`` (keys not in ``skip``) that are far from the
-    5 best evaluated architectures: whose token distance to the nearest of them is at least the
-    pool's median, so a search caught in one basin samples the others its predictor likes most."""
+    """The ``n`` best-predicted members of ``pool`` (``tokens``: their encodings; keys not in
+    ``skip``) that are far from the 5 best evaluated architectures: whose token distance to the
+    nearest of them is at least the pool's median, so a search caught in one basin samples the
+    others its predictor likes most."""
     if n <= 0 or not pool or not labeled:
         return []
     best = np.argsort(-np.asarray(scores), kind="stable")[:5]
-    top = np.array([space.encode(labeled[i]) for i in best])
-    toks = np.array([space.encode(a) for a in pool])
-    dist = (toks[:, None, :] != top[None, :, :]).sum(axis=-1).min(axis=1)
+    top = tokens_of(space, [labeled[i] for i in best], tokens.device)
+    dist = (tokens[:, None, :] != top[None, :, :]).sum(dim=-1).min(dim=1).values.cpu().numpy()
     far = np.flatnonzero(dist >= np.median(dist))
     return best_of([pool[i] for i in far], pred[torch.as_tensor(far, device=pred.device)], n, skip, space, max_flops)
 
@@ -165,8 +173,11 @@ def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dic
     members of a wider random pool when they are too few."""
     space, seen = req.space, set(req.seen_keys)
     # Seeds and pool ranked by the *final* predictor, not the stale pseudo-labels.
-    unl_pred = predict(model, tokens_of(space, unl, dev)) if unl else torch.zeros(0, device=dev)
-    explore = far_from_best(space, req.labeled, req.scores, unl, unl_pred, req.num_explore, seen, req.max_flops)
+    unl_tok = tokens_of(space, unl, dev) if unl else None
+    unl_pred = predict(model, unl_tok) if unl else torch.zeros(0, device=dev)
+    explore = far_from_best(
+        space, req.labeled, req.scores, unl, unl_tok, unl_pred, req.num_explore, seen, req.max_flops
+    )
     seen |= {space.key(a) for a in explore}
     num_new = req.num_new - len(explore)
     if req.num_explore > 0:
