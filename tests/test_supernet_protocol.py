@@ -243,3 +243,43 @@ def test_seminas_through_tuner_on_the_image_supernet(ray_session, digits, tmp_pa
     acc, finite = accuracy(net, task)
     assert finite and abs(acc - value) <= 0.01
     ray_session.kill(ray_session.get_actor(cfg.store_name, namespace=cfg.namespace))
+
+
+@pytest.mark.slow  # two processes, each starting Ray: about a minute
+def test_an_interrupted_supernet_search_resumes_from_its_checkpoint(digits, tmp_path):
+    """Ctrl-C part-way, then the same call in a new process (a new Ray cluster, so no store
+    actor): the search continues from Tune's state and the supernet from its last checkpoint."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    job = [sys.executable, str(Path(__file__).with_name("supernet_resume_job.py")), str(digits), str(tmp_path)]
+
+    def summary(out: str) -> dict:
+        lines = [ln for ln in out.splitlines() if ln.startswith("SUMMARY ")]
+        assert lines, out[-3000:]
+        return json.loads(lines[-1][len("SUMMARY ") :])
+
+    p = subprocess.Popen(job, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    start = time.monotonic()
+    while len(list(tmp_path.glob("resume-test/*/result.json"))) < 3 or not any(
+        f.stat().st_size for f in tmp_path.glob("resume-test/*/result.json")
+    ):
+        assert p.poll() is None and time.monotonic() - start < 240, p.communicate()[0][-3000:]
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    first = summary(p.communicate(timeout=180)[0])
+    assert 3 <= first["finished"] < 10 and first["lineage"] == []
+
+    done = subprocess.run(job, capture_output=True, text=True, timeout=300)
+    second = summary(done.stdout + done.stderr)
+    assert done.returncode == 0
+    assert second["finished"] == second["distinct"] == 10  # no architecture evaluated twice
+    assert set(first["trials"]) <= set(second["trials"])  # the first process's trials are kept
+    assert second["lineage"] == [first["version"]]  # the store came back from the last checkpoint
+    new = sorted(set(second["base_versions"]) - set(first["base_versions"]))
+    assert new and new[0] >= first["version"]  # no new trial started from the initial weights
+    assert second["rounds"] >= 2

@@ -4,11 +4,14 @@
 the shared-weights trainable (one architecture per trial), a predictor searcher that re-scores
 its pool on one supernet snapshot before each round (:class:`SupernetScorer`), and a final
 re-scoring of every evaluated architecture on the last snapshot to pick the one to export.
+The same call again continues an interrupted search (``Tuner.restore``), with the supernet
+from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from seminas_tune.supernet.sharing import (
     SupernetTask,
     supernet_trainable_with_resources,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +67,7 @@ def run_supernet_search(
     storage_path: str | None = None,
     name: str | None = None,
     verbose: int = 0,
+    resume: bool = True,
 ) -> SupernetSearchResult:
     """Search ``task.space`` with SemiNAS on the shared supernet and rank the pool at the end.
 
@@ -69,7 +75,13 @@ def run_supernet_search(
     default preset for ``num_trials``; a searcher you pass should carry ``rescore=`` too (its
     metric/mode/space are the same as here). Without ``sharing.checkpoint_dir`` the supernet is
     checkpointed to ``<storage>/<name>/supernet/<store_name>``, which the scorer also knows, so a
-    dead store restarts from there. Raises ValueError on a bad ``mode``.
+    dead store restarts from there.
+
+    With ``resume`` (the default), an experiment of the same ``name`` in the storage that Tune
+    can restore (one stopped by Ctrl-C or a crash) continues where it stopped: Tune brings back
+    the searcher it started with, the trials reload the supernet from its last checkpoint, and
+    ``searcher`` is loaded from the searcher's final checkpoint afterwards. ``resume=False``
+    starts a new experiment. Raises ValueError on a bad ``mode``.
     """
     from ray import tune
 
@@ -94,21 +106,36 @@ def run_supernet_search(
             max_flops=max_flops,
             rescore=scorer,
         )
-    tuner = tune.Tuner(
-        supernet_trainable_with_resources(task, sharing, gpus_per_trial, cpus_per_trial),
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            metric=metric,
-            mode=mode,
-            num_samples=num_trials,
-            max_concurrent_trials=max_concurrent_trials,
-        ),
-        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=verbose),
-    )
+    trainable = supernet_trainable_with_resources(task, sharing, gpus_per_trial, cpus_per_trial)
+    experiment = os.path.join(storage, name)
+    restored = resume and tune.Tuner.can_restore(experiment)
+    if restored:
+        logger.warning("resuming the supernet search in %s; pass resume=False to start a new one", experiment)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                metric=metric,
+                mode=mode,
+                num_samples=num_trials,
+                max_concurrent_trials=max_concurrent_trials,
+            ),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=verbose),
+        )
     results = tuner.fit()
+    if restored:  # Tune ran its own copy of the searcher: take the state that copy ended with
+        searcher.restore_from_dir(experiment)
     archs = [o.arch for o in searcher.observations if o.status == "ok"]
     if not archs:
         raise RuntimeError(f"no trial of the supernet search finished; see the errors in {results.experiment_path}")
+    if len(searcher.observations) < num_trials:
+        logger.warning(
+            "the supernet search stopped after %d of %d trials; the same call again continues it",
+            len(searcher.observations),
+            num_trials,
+        )
     final = scorer(archs)
     sign = 1 if mode == "max" else -1
     ranking = sorted(zip(archs, final["values"]), key=lambda p: (not math.isfinite(p[1]), -sign * p[1]))

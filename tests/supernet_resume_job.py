@@ -1,0 +1,76 @@
+"""A small SemiNAS search on the image supernet (digits, CPU), run as its own process by
+``test_supernet_protocol.py``'s resume test: ``python supernet_resume_job.py DIGITS STORAGE``.
+Its own Ray instance dies with it, store actor included; it prints a JSON summary."""
+
+import dataclasses
+import json
+import sys
+
+import ray
+import torch
+
+from seminas_tune.controller import ControllerConfig, EPDConfig
+from seminas_tune.data.images import ImageDataConfig
+from seminas_tune.search import SemiNASSearcher
+from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask
+from seminas_tune.supernet.search import run_supernet_search
+from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer, existing_store
+
+TRIALS = 10
+
+
+def main(digits: str, storage: str) -> None:
+    torch.set_num_threads(1)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    data = ImageDataConfig(root=digits, resolution=32, val_size=200, batch_size=32, num_workers=0, hflip=False)
+    task = ImageSupernetTask(
+        ImageSupernetConfig(data=data, width_mult=0.25, lr=0.1, bn_recal_batches=4, torch_threads=1, amp="none")
+    )
+    sharing = SharingConfig(steps_per_trial=6, store_name="resume-test", checkpoint_every=1)
+    controller = ControllerConfig(
+        epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5, batch_size=16, num_threads=1
+    )
+    # where run_supernet_search puts the checkpoint by default, for this searcher's scorer
+    checkpointed = dataclasses.replace(sharing, checkpoint_dir=f"{storage}/resume-test/supernet/resume-test")
+    searcher = SemiNASSearcher(
+        space=task.space,
+        metric="val_accuracy",
+        mode="max",
+        max_queries=TRIALS,
+        num_initial=4,
+        num_new=2,
+        num_unlabeled=20,
+        controller=controller,
+        rescore=SupernetScorer(task, checkpointed, "val_accuracy"),
+    )
+    out = run_supernet_search(
+        task,
+        sharing,
+        metric="val_accuracy",
+        mode="max",
+        num_trials=TRIALS,
+        searcher=searcher,
+        gpus_per_trial=0,
+        max_concurrent_trials=1,
+        storage_path=storage,
+    )
+    info = ray.get(existing_store(checkpointed).info.remote())
+    print(
+        "SUMMARY "
+        + json.dumps(
+            {
+                "trials": sorted(r.metrics["trial_id"] for r in out.results if "base_version" in r.metrics),
+                "finished": len(out.searcher.observations),
+                "distinct": len({o.key for o in out.searcher.observations}),
+                "rounds": len(out.searcher.rescore_history),
+                "lineage": info["lineage"],
+                "version": info["version"],
+                "base_versions": sorted(r.metrics["base_version"] for r in out.results if "base_version" in r.metrics),
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
