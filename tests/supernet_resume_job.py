@@ -8,13 +8,11 @@ import sys
 
 import ray
 import torch
+from test_supernet_protocol import TINY, image_task  # the script's folder is on sys.path
 
-from seminas_tune.controller import ControllerConfig, EPDConfig
-from seminas_tune.data.images import ImageDataConfig
 from seminas_tune.search import SemiNASSearcher
-from seminas_tune.supernet.image import ImageSupernetConfig, ImageSupernetTask
 from seminas_tune.supernet.search import run_supernet_search
-from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer, existing_store
+from seminas_tune.supernet.sharing import SharingConfig, SupernetScorer, default_checkpoint_dir, existing_store
 
 TRIALS = 10
 
@@ -22,16 +20,12 @@ TRIALS = 10
 def main(digits: str, storage: str) -> None:
     torch.set_num_threads(1)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    data = ImageDataConfig(root=digits, resolution=32, val_size=200, batch_size=32, num_workers=0, hflip=False)
-    task = ImageSupernetTask(
-        ImageSupernetConfig(data=data, width_mult=0.25, lr=0.1, bn_recal_batches=4, torch_threads=1, amp="none")
-    )
+    task = image_task(digits)
     sharing = SharingConfig(steps_per_trial=6, store_name="resume-test", checkpoint_every=1)
-    controller = ControllerConfig(
-        epd=EPDConfig(hidden=16, mlp_hidden=16), labeled_steps=5, joint_steps=5, batch_size=16, num_threads=1
-    )
     # where run_supernet_search puts the checkpoint by default, for this searcher's scorer
-    checkpointed = dataclasses.replace(sharing, checkpoint_dir=f"{storage}/resume-test/supernet/resume-test")
+    checkpointed = dataclasses.replace(
+        sharing, checkpoint_dir=default_checkpoint_dir(f"{storage}/resume-test", sharing)
+    )
     searcher = SemiNASSearcher(
         space=task.space,
         metric="val_accuracy",
@@ -40,7 +34,7 @@ def main(digits: str, storage: str) -> None:
         num_initial=4,
         num_new=2,
         num_unlabeled=20,
-        controller=controller,
+        controller=TINY,
         rescore=SupernetScorer(task, checkpointed, "val_accuracy"),
     )
     out = run_supernet_search(
@@ -55,17 +49,18 @@ def main(digits: str, storage: str) -> None:
         storage_path=storage,
     )
     info = ray.get(existing_store(checkpointed).info.remote())
+    trained = [r.metrics for r in out.results if "base_version" in r.metrics]  # not the interrupted one
     print(
         "SUMMARY "
         + json.dumps(
             {
-                "trials": sorted(r.metrics["trial_id"] for r in out.results if "base_version" in r.metrics),
+                "trials": sorted(m["trial_id"] for m in trained),
                 "finished": len(out.searcher.observations),
                 "distinct": len({o.key for o in out.searcher.observations}),
                 "rounds": len(out.searcher.rescore_history),
                 "lineage": info["lineage"],
                 "version": info["version"],
-                "base_versions": sorted(r.metrics["base_version"] for r in out.results if "base_version" in r.metrics),
+                "base_versions": sorted(m["base_version"] for m in trained),
             }
         ),
         flush=True,

@@ -21,6 +21,7 @@ from seminas_tune.supernet.sharing import (
     SharingConfig,
     SupernetScorer,
     SupernetTask,
+    default_checkpoint_dir,
     supernet_trainable_with_resources,
 )
 
@@ -93,7 +94,7 @@ def run_supernet_search(
     storage = os.path.abspath(storage_path) if storage_path else os.path.expanduser("~/ray_results")
     if sharing.checkpoint_dir is None:  # the trainable's default, known here to the scorer too
         sharing = dataclasses.replace(
-            sharing, checkpoint_dir=os.path.join(storage, name, "supernet", sharing.store_name)
+            sharing, checkpoint_dir=default_checkpoint_dir(os.path.join(storage, name), sharing)
         )
     scorer = SupernetScorer(task, sharing, metric)
     if searcher is None:

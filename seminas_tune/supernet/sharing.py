@@ -199,6 +199,11 @@ def run_shared_trial(
     return {**train_metrics, **metrics, "base_version": version, "store_version": new_version, "own_steps": own}
 
 
+def default_checkpoint_dir(experiment_dir: str | Path, cfg: SharingConfig) -> str:
+    """Where a store without ``cfg.checkpoint_dir`` checkpoints: beside the experiment's trials."""
+    return str(Path(experiment_dir) / "supernet" / cfg.store_name)
+
+
 def shared_supernet_trainable(task: SupernetTask, cfg: SharingConfig | None = None) -> Callable:
     """A Tune function trainable: one architecture per trial on the shared supernet.
 
@@ -210,7 +215,7 @@ def shared_supernet_trainable(task: SupernetTask, cfg: SharingConfig | None = No
         from ray import tune
 
         ctx = tune.get_context()
-        folder = str(Path(ctx.get_trial_dir()).parent / "supernet" / cfg.store_name)
+        folder = default_checkpoint_dir(Path(ctx.get_trial_dir()).parent, cfg)
         tune.report(run_shared_trial(task, cfg, config, ctx.get_trial_id() or "", folder))
 
     trainable.__name__ = f"{type(task).__name__}_trainable"
