@@ -364,3 +364,42 @@ def test_a_stalled_search_spends_its_share_of_the_batch_far_from_its_best():
     late = [space.from_config(c) for c in configs[-sum(explored) :]]
     near = _token_distance_to(space, late, [space.from_config(first)])
     assert (near >= 3).mean() > 0.5, f"the exploring batches stayed next to the best cell: {near}"
+
+
+def test_a_stalled_search_escapes_by_completing_the_best_cells_neighbourhood_then_two_edits():
+    """The same made-up objective (generated data): with ``escape_share=1`` the stalled search
+    evaluates every neighbour of the best cell, then spends its batches two edits away."""
+    from seminas_tune.search import SemiNASSearcher
+    from seminas_tune.testing import drive
+    from tests.test_searcher_contract import SMALL
+
+    space = NASBench201Space()
+    best = space.sample(np.random.default_rng(0))
+    first = space.to_config(best)
+
+    def objective(cfg):
+        return {"acc": 1.0 if cfg == first else 0.1 + 0.01 * (zlib.crc32(str(cfg).encode()) % 7)}
+
+    def run(share):
+        s = SemiNASSearcher(
+            space=space,
+            metric="acc",
+            mode="max",
+            seed=0,
+            max_queries=70,
+            background="inline",
+            points_to_evaluate=[first],
+            escape_share=share,
+            **SMALL["seminas"],
+        )
+        return s, [space.from_config(c) for c in drive(s, objective)]
+
+    plain, plain_archs = run(0.0)
+    assert not any("complete" in h for h in plain.history)
+    s, archs = run(1.0)
+    assert sum(h.get("complete", 0) for h in s.history) >= 30, f"no round completed the neighbourhood: {s.history}"
+    evaluated = {space.key(a) for a in archs}
+    assert all(space.key(a) in evaluated for a in space.neighbours(best)), "a neighbour of the best was left out"
+    late = _token_distance_to(space, archs[-20:], [best])
+    assert (late == 2).all(), f"after its neighbourhood the search did not step two edits out: {late}"
+    assert not (_token_distance_to(space, plain_archs[-20:], [best]) == 2).all()

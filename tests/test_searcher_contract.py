@@ -165,6 +165,7 @@ def test_presets_default_is_the_reference_setting_and_paper_the_published_one():
     assert (paper.ensemble, paper.acquisition, paper.ascent_candidates, paper.local_candidates) == (1, "mean", 1, 0)
     assert paper.mutation_candidates == 0
     assert s.explore_share == paper.explore_share == 0  # measured worse at 50 seeds: an option
+    assert paper.escape_share == 0
     assert s.invalid_cost is True and paper.invalid_cost is False  # the paper ignores invalid cells
     assert SEARCHERS["seminas"](max_queries=300, preset="paper", num_initial=7).num_initial == 7  # explicit wins
     re, sem = SEARCHERS["seminas_re"](max_queries=300), SEARCHERS["seminas"](max_queries=300)
@@ -245,6 +246,8 @@ def test_new_fraction_grows_the_batches(name, kw, fraction, sizes):
         make("seminas", invalid_cost="yes")
     with pytest.raises(ValueError, match="explore_share must be a number in"):
         make("seminas", explore_share=1.5)
+    with pytest.raises(ValueError, match="escape_share must be a number in"):
+        make("seminas", escape_share=-0.5)
 
 
 def test_seminas_re_ranks_random_candidates_beside_the_children():

@@ -179,9 +179,13 @@ def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dic
         space, req.labeled, req.scores, unl, unl_tok, unl_pred, req.num_explore, seen, req.max_flops
     )
     seen |= {space.key(a) for a in explore}
-    num_new = req.num_new - len(explore)
+    complete = incumbent_neighbours(model, req, seen, rng, dev)
+    seen |= {space.key(a) for a in complete}
+    num_new = req.num_new - len(explore) - len(complete)
     if req.num_explore > 0:
         info["explore"] = len(explore)
+    if req.num_complete > 0:
+        info["complete"] = len(complete)
     sources: dict[str, list] = {}
     if req.num_local > 0:
         sources["local"] = neighbours_of_best(space, req.labeled, req.scores, req.num_local, seen, req.max_flops, rng)
@@ -214,4 +218,23 @@ def propose(model: EPD, req, unl: list, y_lab: torch.Tensor, rng, dev, info: dic
         pred = torch.cat([unl_pred, predict(model, tokens_of(space, more, dev))]) if more else unl_pred
         taken = set(req.seen_keys) | {space.key(a) for a in cands + explore}
         new += best_of(pool, pred, num_new - len(new), taken, space, req.max_flops)
-    return new + explore
+    return new + explore + complete
+
+
+def incumbent_neighbours(model: EPD, req, seen: set, rng, dev) -> list:
+    """Up to ``req.num_complete`` unseen architectures of the nearest ring around the best
+    evaluated one that has any (one edit, else two: a local optimum's way out is a double move),
+    ranked by ``req.acquisition``."""
+    if req.num_complete <= 0 or not req.labeled:
+        return []
+    space = req.space
+    best = req.labeled[int(np.argmax(req.scores))]
+    ring, inner = space.neighbours(best), {space.key(best)}
+    for _ in range(2):
+        fresh = [a for a in ring if space.key(a) not in seen and fits(space, a, req.max_flops)]
+        if fresh:
+            order = acquire(predict_heads(model, tokens_of(space, fresh, dev)), req.acquisition, rng)
+            return [fresh[i] for i in order[: req.num_complete]]
+        inner |= {space.key(a) for a in ring}
+        ring = list({space.key(b): b for a in ring for b in space.neighbours(a) if space.key(b) not in inner}.values())
+    return []

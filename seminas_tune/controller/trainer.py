@@ -153,6 +153,8 @@ class RoundRequest:
         num_pool: candidates from the best-predicted unseen pseudo-labeled architectures.
         num_explore: of the ``num_new``, how many are the best-predicted pseudo-labeled
             architectures far from the best evaluated ones (:func:`~seminas_tune.controller.proposals.far_from_best`).
+        num_complete: of the ``num_new``, how many are the best evaluated architecture's unseen
+            neighbours, the best-predicted first.
         heads: predictor ensemble size (1: the paper's single predictor). Each head sees the
             evaluated architectures with its own bootstrap weights (Poisson(1)) and learns its
             own pseudo-labels.
@@ -181,6 +183,7 @@ class RoundRequest:
     num_mutation: int = 0
     num_pool: int = 0
     num_explore: int = 0
+    num_complete: int = 0
     heads: int = 1
     acquisition: str = "mean"
     fill_pool: int = 10_000

@@ -19,7 +19,9 @@
   paired), so they are on; in a table-restricted space they reach cells more than one edit away.
   Exploring far from the best cells once the search stalls (``explore_share``) freed some
   searches caught in one basin but diverted slow climbers: higher means at 10 of 12 points over
-  50 seeds, so it is off.
+  50 seeds, so it is off. Completing the best cell's neighbourhood, then its two-edit ring, after
+  a stall (``escape_share``) was level or lower at 300 queries on all four tables but higher at
+  100 on all four (50 seeds), so it is off too.
   SemiNAS (RE) has the same schedule and ranks the children of 1,000 tournaments and 1,000 random
   cells per step by Thompson sampling over 5 heads, the setting its runs measured
   (``benchmarks/results/seminas_re/``).
@@ -56,6 +58,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
             mutation_candidates=0.0,
             pool_candidates=0.0,
             explore_share=0.0,
+            escape_share=0.0,
             ensemble=1,
             acquisition="mean",
             invalid_cost=False,
@@ -73,6 +76,7 @@ def _seminas(preset: str, budget: int) -> dict[str, Any]:
         mutation_candidates=10.0,
         pool_candidates=3.0,
         explore_share=0.0,
+        escape_share=0.0,
         ensemble=1,
         acquisition="mean",
         invalid_cost=True,

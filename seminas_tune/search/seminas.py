@@ -100,6 +100,9 @@ class SemiNASSearcher(ArchSearcher):
         explore_share: once the best score has not improved for about three batches
             (:func:`stalled`), this share of each batch is the best-predicted pseudo-labeled
             architectures far from the best evaluated ones (paper: 0).
+        escape_share: once the search has stalled, this share of each batch is the best
+            evaluated architecture's unseen neighbours, best predicted first; when it has none
+            (a local optimum), its unseen two-edit neighbours (paper: 0).
         ensemble: predictor heads on the controller's encoder, each trained with its own
             bootstrap weights (paper: 1).
         acquisition: how the candidates are ranked into the batch: ``"mean"`` (the ensemble's
@@ -131,6 +134,7 @@ class SemiNASSearcher(ArchSearcher):
         mutation_candidates: float | None = None,
         pool_candidates: float | None = None,
         explore_share: float | None = None,
+        escape_share: float | None = None,
         ensemble: int | None = None,
         acquisition: str | None = None,
         invalid_cost: bool | None = None,
@@ -149,6 +153,7 @@ class SemiNASSearcher(ArchSearcher):
             ("mutation_candidates", 100),
             ("pool_candidates", 100),
             ("explore_share", 1),
+            ("escape_share", 1),
         ):
             check_number(name, getattr(s, name), 0, hi)
         check_predictor_settings(s)
@@ -163,6 +168,7 @@ class SemiNASSearcher(ArchSearcher):
         self.mutation_candidates = float(s.mutation_candidates)
         self.pool_candidates = float(s.pool_candidates)
         self.explore_share = float(s.explore_share)
+        self.escape_share = float(s.escape_share)
         self.ensemble = s.ensemble
         self.acquisition = s.acquisition
         self.invalid_cost = s.invalid_cost
@@ -178,6 +184,7 @@ class SemiNASSearcher(ArchSearcher):
         labeled, size = self.learning_labels(self.invalid_cost), self._batch(self.max_queries - self.num_spent)
         if not labeled:  # every evaluation failed: keep exploring at random
             return self.sample_new(size)
+        stall = stalled(labeled, self.num_new)
         request = controller_request(
             self,
             labeled,
@@ -188,7 +195,8 @@ class SemiNASSearcher(ArchSearcher):
             num_local=int(round(self.local_candidates * size)),
             num_mutation=int(round(self.mutation_candidates * size)),
             num_pool=int(round(self.pool_candidates * size)),
-            num_explore=int(round(self.explore_share * size)) if stalled(labeled, self.num_new) else 0,
+            num_explore=int(round(self.explore_share * size)) if stall else 0,
+            num_complete=int(round(self.escape_share * size)) if stall else 0,
         )
         return self._start_round(run_round, request, self._apply)
 
