@@ -22,10 +22,6 @@ def main(digits: str, storage: str) -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     task = image_task(digits)
     sharing = SharingConfig(steps_per_trial=6, store_name="resume-test", checkpoint_every=1)
-    # where run_supernet_search puts the checkpoint by default, for this searcher's scorer
-    checkpointed = dataclasses.replace(
-        sharing, checkpoint_dir=default_checkpoint_dir(f"{storage}/resume-test", sharing)
-    )
     searcher = SemiNASSearcher(
         space=task.space,
         metric="val_accuracy",
@@ -35,7 +31,8 @@ def main(digits: str, storage: str) -> None:
         num_new=2,
         num_unlabeled=20,
         controller=TINY,
-        rescore=SupernetScorer(task, checkpointed, "val_accuracy"),
+        # no checkpoint_dir: the scorer learns the experiment's folder from the searcher
+        rescore=SupernetScorer(task, sharing, "val_accuracy"),
     )
     out = run_supernet_search(
         task,
@@ -48,6 +45,9 @@ def main(digits: str, storage: str) -> None:
         max_concurrent_trials=1,
         storage_path=storage,
     )
+    checkpointed = dataclasses.replace(
+        sharing, checkpoint_dir=default_checkpoint_dir(f"{storage}/resume-test", sharing)
+    )
     info = ray.get(existing_store(checkpointed).info.remote())
     trained = [r.metrics for r in out.results if "base_version" in r.metrics]  # not the interrupted one
     print(
@@ -58,6 +58,7 @@ def main(digits: str, storage: str) -> None:
                 "finished": len(out.searcher.observations),
                 "distinct": len({o.key for o in out.searcher.observations}),
                 "rounds": len(out.searcher.rescore_history),
+                "experiment_dir": out.searcher.experiment_dir,
                 "lineage": info["lineage"],
                 "version": info["version"],
                 "base_versions": sorted(m["base_version"] for m in trained),

@@ -3,6 +3,7 @@ survives its own death, and SemiNAS learns from scores taken on one supernet sna
 
 Real (tiny) data: scikit-learn's digits and an espeak-ng corpus; CPU only."""
 
+import json
 import uuid
 
 import numpy as np
@@ -18,6 +19,7 @@ from seminas_tune.supernet.search import run_supernet_search
 from seminas_tune.supernet.sharing import (
     SharingConfig,
     SupernetScorer,
+    default_checkpoint_dir,
     path_schedule,
     run_shared_trial,
     supernet_from_store,
@@ -163,6 +165,54 @@ def test_killed_store_restarts_from_its_last_checkpoint(ray_session, digits, tmp
     ray_session.kill(ray_session.get_actor(cfg.store_name, namespace=cfg.namespace))
 
 
+def test_a_scorer_without_its_own_checkpoint_dir_looks_in_the_experiments_folder(digits, tmp_path):
+    """What a searcher hands its scorer once Tune reveals the experiment's folder: where that
+    experiment's trials checkpoint the store (the resume test below runs it end to end)."""
+    task, cfg = image_task(digits), sharing(steps=1)
+    scorer = SupernetScorer(task, cfg, "val_accuracy")
+    bound = scorer.in_experiment(str(tmp_path))
+    assert (
+        bound.sharing.checkpoint_dir
+        == default_checkpoint_dir(tmp_path, cfg)
+        == str(tmp_path / "supernet" / cfg.store_name)
+    )
+    assert scorer.sharing.checkpoint_dir is None and bound.sharing.store_name == cfg.store_name
+    own = SupernetScorer(task, sharing(steps=1, checkpoint_dir=str(tmp_path / "mine")), "val_accuracy")
+    assert own.in_experiment(str(tmp_path)) is own  # an explicit folder wins
+
+
+def test_a_scorer_restarts_a_dead_store_from_the_folder_its_searcher_knows(ray_session, digits, tmp_path):
+    """No store running and a scorer without a ``checkpoint_dir`` (after a resume on a new
+    cluster, before any trial): the re-scoring fails until the searcher knows the experiment's
+    folder, then restarts the store from the trials' checkpoint there."""
+    from tests.test_searcher_contract import SMALL
+
+    task, cfg = image_task(digits), sharing(steps=1, checkpoint_every=1)
+    rng = np.random.default_rng(3)
+    configs = [task.space.to_config(task.space.sample(rng)) for _ in range(2)]
+    for i, c in enumerate(configs):  # what the experiment's trials do: checkpoint beside themselves
+        run_shared_trial(task, cfg, c, f"t{i}", default_checkpoint_dir(tmp_path, cfg))
+    ray_session.kill(ray_session.get_actor(cfg.store_name, namespace=cfg.namespace))
+    s = SemiNASSearcher(
+        space=task.space,
+        metric="val_accuracy",
+        mode="max",
+        max_queries=6,
+        background="inline",
+        rescore=SupernetScorer(task, cfg, "val_accuracy"),
+        **SMALL["seminas"],
+    )
+    for c in configs:
+        s.add_evaluated_point(c, {"val_accuracy": 0.5})
+    with pytest.raises(LookupError, match="no checkpoint"):
+        s.labels_ready()
+    s.experiment_dir = str(tmp_path)
+    assert s.labels_ready() and s.rescore_history[-1]["snapshot"] == 2
+    info = ray_session.get(ray_session.get_actor(cfg.store_name, namespace=cfg.namespace).info.remote())
+    assert info["lineage"] == [2]  # restarted from the checkpoint of version 2
+    ray_session.kill(ray_session.get_actor(cfg.store_name, namespace=cfg.namespace))
+
+
 def test_seminas_learns_from_the_rescored_values_not_the_trials(nb201_like_space=None):
     space = {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3], "c": [0, 1, 2, 3]}
     from ray import tune
@@ -249,7 +299,6 @@ def test_seminas_through_tuner_on_the_image_supernet(ray_session, digits, tmp_pa
 def test_an_interrupted_supernet_search_resumes_from_its_checkpoint(digits, tmp_path):
     """Ctrl-C part-way, then the same call in a new process (a new Ray cluster, so no store
     actor): the search continues from Tune's state and the supernet from its last checkpoint."""
-    import json
     import signal
     import subprocess
     import sys
@@ -281,3 +330,23 @@ def test_an_interrupted_supernet_search_resumes_from_its_checkpoint(digits, tmp_
     new = sorted(set(second["base_versions"]) - set(first["base_versions"]))
     assert new and new[0] >= first["version"]  # no new trial started from the initial weights
     assert second["rounds"] >= 2
+    assert first["experiment_dir"] == second["experiment_dir"] == str(tmp_path / "resume-test")  # told the scorer
+
+
+def test_resuming_with_other_settings_is_refused_before_anything_runs(tmp_path):
+    """The record a supernet search leaves in its experiment folder: the same call resumes, a
+    changed searcher setting or trial count is one clear error."""
+    from seminas_tune.spaces import NASBench201Space
+    from seminas_tune.supernet.search import RECORD, check_same_search, search_record
+
+    def record(num_trials=10, **kw):
+        s = SemiNASSearcher(space=NASBench201Space(), metric="acc", mode="max", max_queries=num_trials, **kw)
+        return search_record(s, num_trials, "acc", "max")
+
+    check_same_search(str(tmp_path), record())  # no record: a folder Tune wrote alone
+    (tmp_path / RECORD).write_text(json.dumps(record()))
+    check_same_search(str(tmp_path), record())
+    with pytest.raises(ValueError, match=r"other settings \(num_new 10\); call again with those, pass resume=False"):
+        check_same_search(str(tmp_path), record(num_new=4))
+    with pytest.raises(ValueError, match=r"num_trials 10, max_queries 10"):
+        check_same_search(str(tmp_path), record(num_trials=20))

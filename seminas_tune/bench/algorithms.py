@@ -17,6 +17,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from seminas_tune.bench.common import METRIC, BenchError, parse_value
+from seminas_tune.search import resolved_settings as resolved_settings
 from seminas_tune.search.presets import preset_settings
 
 
@@ -351,20 +352,3 @@ def build_searcher(
     np.random.seed(seed)  # libraries that draw from the global state (nevergrad)
     random.seed(seed)
     return TUNE_ALGORITHMS[alg].build(seed, budget, settings, invalid_factor)
-
-
-def resolved_settings(searcher: Any) -> dict:
-    """Every constructor argument of one of our searchers as it was built, those it passes on
-    to its base included (defaults too, so a result says what it ran with even after the
-    package's defaults change)."""
-    from seminas_tune.search import ArchSearcher, searcher_parameters
-
-    if not isinstance(searcher, ArchSearcher):
-        return {"class": type(searcher).__name__}
-    out: dict[str, Any] = {"class": type(searcher).__name__}
-    for name in searcher_parameters(type(searcher)):
-        if name in ("space", "points_to_evaluate") or not hasattr(searcher, name):
-            continue
-        v = getattr(searcher, name)
-        out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
-    return out

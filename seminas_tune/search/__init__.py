@@ -1,7 +1,7 @@
 """Ray Tune searchers over the package's search spaces."""
 
 from seminas_tune.search.bananas import BANANASSearcher
-from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation, searcher_parameters
+from seminas_tune.search.base import ArchSearcher, CheckpointError, Observation, resolved_settings, searcher_parameters
 from seminas_tune.search.evolution import RegularizedEvolutionSearcher, SemiNASRESearcher
 from seminas_tune.search.local import LocalSearchSearcher
 from seminas_tune.search.random_search import RandomSearcher
@@ -33,5 +33,6 @@ __all__ = [
     "RegularizedEvolutionSearcher",
     "SemiNASRESearcher",
     "SemiNASSearcher",
+    "resolved_settings",
     "searcher_parameters",
 ]

@@ -67,6 +67,21 @@ def searcher_parameters(cls: type) -> dict[str, inspect.Parameter]:
     return out
 
 
+def resolved_settings(searcher: Any) -> dict:
+    """Every constructor argument of one of our searchers as it was built, those it passes on
+    to its base included (defaults too, so a result says what it ran with even after the
+    package's defaults change); only the class name for another searcher."""
+    out: dict[str, Any] = {"class": type(searcher).__name__}
+    if not isinstance(searcher, SearcherCore):
+        return out
+    for name in searcher_parameters(type(searcher)):
+        if name in ("space", "points_to_evaluate") or not hasattr(searcher, name):
+            continue
+        v = getattr(searcher, name)
+        out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+    return out
+
+
 class _Inline:
     """A finished background job, for runs without Ray (the inline benchmark driver)."""
 
@@ -139,6 +154,9 @@ class SearcherCore(Searcher):
         self._rescored_count = 0  # successful results the latest finished re-scoring covered
         self._rescore_job: Any = None  # not checkpointed: re-run on restore
         self.rescore_history: list[dict] = []
+        # The experiment's folder in storage, once a Tune save or restore reveals it (None
+        # before, or off a local file system); set it when driving the searcher without Tune.
+        self.experiment_dir: str | None = None
         # Write-ahead journal (seminas_tune.search.journal), one file per search run.
         self._run_id = uuid.uuid4().hex[:12]
         self._journal = journal.Journal()
@@ -336,7 +354,8 @@ class SearcherCore(Searcher):
         if self._rescore_job is None:
             if len(ok) == self._rescored_count and self._rescored:
                 return True
-            self._rescore_job = (self._launch(_rescore, (self.rescore, [o.arch for o in ok])), [o.key for o in ok])
+            job = self._launch(_rescore, (self._bound_rescore(), [o.arch for o in ok]))
+            self._rescore_job = (job, [o.key for o in ok])
         job, keys = self._rescore_job
         done, out = self._collect(job)
         if not done:
@@ -345,6 +364,13 @@ class SearcherCore(Searcher):
         self._take_rescored(keys, out)
         self._rescored_count = len(keys)
         return True
+
+    def _bound_rescore(self) -> Callable:
+        """``rescore``, told the experiment's folder once it is known: a scorer with an
+        ``in_experiment(folder)`` method (``SupernetScorer``) finds the experiment's checkpoints
+        there when its store is not running."""
+        bind = getattr(self.rescore, "in_experiment", None)
+        return bind(self.experiment_dir) if bind is not None and self.experiment_dir else self.rescore
 
     def _take_rescored(self, keys: list, out: Any) -> None:
         values = [float(v) for v in (out["values"] if isinstance(out, dict) else out)]

@@ -20,13 +20,14 @@ from ray.tune.search import Searcher
 
 from seminas_tune.search import journal
 from seminas_tune.search._core import CHECKPOINT_FORMAT, CheckpointError, Observation, SearcherCore, _space_signature
+from seminas_tune.search._core import resolved_settings as resolved_settings
 from seminas_tune.search._core import searcher_parameters as searcher_parameters
 from seminas_tune.search.resume import TuneTrial, read_table, storage_dir, tune_trials
 from seminas_tune.spaces.base import InvalidConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchSearcher", "CheckpointError", "Observation", "searcher_parameters"]
+__all__ = ["ArchSearcher", "CheckpointError", "Observation", "resolved_settings", "searcher_parameters"]
 
 
 class ArchSearcher(SearcherCore):
@@ -60,6 +61,8 @@ class ArchSearcher(SearcherCore):
             values replace the trials' own (a weight-sharing supernet's
             :class:`~seminas_tune.supernet.sharing.SupernetScorer`, whose per-trial scores are
             not comparable). Predictor searchers only; ``rescore_history`` records each call.
+            One with an ``in_experiment(folder)`` method is called through what it returns for
+            ``experiment_dir``, the experiment's folder in storage, once Tune has revealed it.
     """
 
     # -- the Tune Searcher API -----------------------------------------------------------
@@ -301,6 +304,7 @@ class ArchSearcher(SearcherCore):
         directory = storage_dir(read_table(checkpoint_dir, session_str), local_only=True)
         # None: no trial yet, or not a local/shared file system (the journal keeps buffering)
         records = [] if directory is None else self._journal.attach(directory, self._run_id)
+        self.experiment_dir = directory or self.experiment_dir
         if not records and session_str != "*":
             return  # a save, not a restore, and no journal written by an earlier driver
         counts = {"from_journal": journal.replay(self, records), **self.reconcile(tune_trials(checkpoint_dir))}

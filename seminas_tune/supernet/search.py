@@ -11,12 +11,15 @@ from its last checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from seminas_tune.search.base import resolved_settings
 from seminas_tune.supernet.sharing import (
     SharingConfig,
     SupernetScorer,
@@ -26,6 +29,8 @@ from seminas_tune.supernet.sharing import (
 )
 
 logger = logging.getLogger(__name__)
+
+RECORD = "supernet_search.json"  # in the experiment folder: what a resume must match
 
 
 @dataclass
@@ -50,6 +55,31 @@ class SupernetSearchResult:
     def best(self) -> tuple[Any, float]:
         """(architecture, value) ranked first on the final snapshot."""
         return self.ranking[0]
+
+
+def search_record(searcher: Any, num_trials: int, metric: str, mode: str) -> dict:
+    """What a resumed search must share with the one it continues, as JSON types."""
+    settings = {k: v for k, v in resolved_settings(searcher).items() if k not in ("rescore", "background")}
+    record = {"num_trials": num_trials, "metric": metric, "mode": mode, "searcher": settings}
+    return json.loads(json.dumps(record, default=repr))
+
+
+def check_same_search(experiment: str, record: dict) -> None:
+    """Raise ValueError when the search in ``experiment`` was started with settings other than
+    ``record``'s (a folder without a record, from Tune directly, is not checked)."""
+    path = Path(experiment) / RECORD
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    if old == record:
+        return
+    changed = [f"{k} {v!r}" for k, v in old.items() if k != "searcher" and record.get(k) != v]
+    new = record.get("searcher", {})
+    changed += [f"{k} {v!r}" for k, v in old.get("searcher", {}).items() if new.get(k) != v]
+    raise ValueError(
+        f"{experiment} holds a supernet search started with other settings ({', '.join(changed)}); "
+        f"call again with those, pass resume=False to start over, or choose another name"
+    )
 
 
 def run_supernet_search(
@@ -82,7 +112,8 @@ def run_supernet_search(
     can restore (one stopped by Ctrl-C or a crash) continues where it stopped: Tune brings back
     the searcher it started with, the trials reload the supernet from its last checkpoint, and
     ``searcher`` is loaded from the searcher's final checkpoint afterwards. ``resume=False``
-    starts a new experiment. Raises ValueError on a bad ``mode``.
+    starts a new experiment. Raises ValueError on a bad ``mode``, or when the experiment to
+    resume was started with another ``num_trials``, ``metric``, ``mode`` or searcher setting.
     """
     from ray import tune
 
@@ -110,7 +141,9 @@ def run_supernet_search(
     trainable = supernet_trainable_with_resources(task, sharing, gpus_per_trial, cpus_per_trial)
     experiment = os.path.join(storage, name)
     restored = resume and tune.Tuner.can_restore(experiment)
+    record = search_record(searcher, num_trials, metric, mode)
     if restored:
+        check_same_search(experiment, record)
         logger.warning("resuming the supernet search in %s; pass resume=False to start a new one", experiment)
         tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
     else:
@@ -125,6 +158,8 @@ def run_supernet_search(
             ),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=verbose),
         )
+        os.makedirs(experiment, exist_ok=True)
+        Path(experiment, RECORD).write_text(json.dumps(record, indent=1))
     results = tuner.fit()
     if restored:  # Tune ran its own copy of the searcher: take the state that copy ended with
         searcher.restore_from_dir(experiment)

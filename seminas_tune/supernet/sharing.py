@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +244,14 @@ class SupernetScorer:
     task: SupernetTask
     sharing: SharingConfig
     metric: str
+
+    def in_experiment(self, experiment_dir: str) -> SupernetScorer:
+        """This scorer for the experiment in ``experiment_dir``: without a ``checkpoint_dir`` of
+        its own it restarts a stopped store from where the experiment's trials checkpoint it."""
+        if self.sharing.checkpoint_dir:
+            return self
+        folder = default_checkpoint_dir(experiment_dir, self.sharing)
+        return replace(self, sharing=replace(self.sharing, checkpoint_dir=folder))
 
     def __call__(self, archs: Sequence[Any]) -> dict:
         store = existing_store(self.sharing)
