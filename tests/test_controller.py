@@ -329,46 +329,9 @@ def test_a_search_counts_as_stalled_about_three_batches_after_its_best():
     assert not stalled(labels(late), 10) and stalled(labels(late + [0.5] * 20), 10)
 
 
-def test_a_stalled_search_spends_its_share_of_the_batch_far_from_its_best():
-    """A made-up objective (generated data) whose best cell is the first one evaluated: the
-    search stalls, and with ``explore_share=1`` its later batches are far from that cell."""
-    from seminas_tune.search import SemiNASSearcher
-    from seminas_tune.testing import drive
-    from tests.test_searcher_contract import SMALL
-
-    space = NASBench201Space()
-    first = space.to_config(space.sample(np.random.default_rng(0)))
-
-    def objective(cfg):
-        return {"acc": 1.0 if cfg == first else 0.1 + 0.01 * (zlib.crc32(str(cfg).encode()) % 7)}
-
-    def run(share):
-        s = SemiNASSearcher(
-            space=space,
-            metric="acc",
-            mode="max",
-            seed=0,
-            max_queries=40,
-            background="inline",
-            points_to_evaluate=[first],
-            explore_share=share,
-            **SMALL["seminas"],
-        )
-        return s, drive(s, objective)
-
-    plain, _ = run(0.0)
-    assert not any("explore" in h for h in plain.history)
-    s, configs = run(1.0)
-    explored = [h["explore"] for h in s.history if h.get("explore")]
-    assert explored and sum(explored) >= 8, f"no round explored: {s.history}"
-    late = [space.from_config(c) for c in configs[-sum(explored) :]]
-    near = _token_distance_to(space, late, [space.from_config(first)])
-    assert (near >= 3).mean() > 0.5, f"the exploring batches stayed next to the best cell: {near}"
-
-
-def test_a_stalled_search_escapes_by_completing_the_best_cells_neighbourhood_then_two_edits():
-    """The same made-up objective (generated data): with ``escape_share=1`` the stalled search
-    evaluates every neighbour of the best cell, then spends its batches two edits away."""
+def _stalling_search(max_queries: int, **setting):
+    """A SemiNAS search of a made-up objective (generated data) whose best cell is the first one
+    evaluated, so it stalls: (searcher, the cells in the order suggested, that best cell)."""
     from seminas_tune.search import SemiNASSearcher
     from seminas_tune.testing import drive
     from tests.test_searcher_contract import SMALL
@@ -380,23 +343,38 @@ def test_a_stalled_search_escapes_by_completing_the_best_cells_neighbourhood_the
     def objective(cfg):
         return {"acc": 1.0 if cfg == first else 0.1 + 0.01 * (zlib.crc32(str(cfg).encode()) % 7)}
 
-    def run(share):
-        s = SemiNASSearcher(
-            space=space,
-            metric="acc",
-            mode="max",
-            seed=0,
-            max_queries=70,
-            background="inline",
-            points_to_evaluate=[first],
-            escape_share=share,
-            **SMALL["seminas"],
-        )
-        return s, [space.from_config(c) for c in drive(s, objective)]
+    s = SemiNASSearcher(
+        space=space,
+        metric="acc",
+        mode="max",
+        seed=0,
+        max_queries=max_queries,
+        background="inline",
+        points_to_evaluate=[first],
+        **setting,
+        **SMALL["seminas"],
+    )
+    return s, [space.from_config(c) for c in drive(s, objective)], best
 
-    plain, plain_archs = run(0.0)
+
+def test_a_stalled_search_spends_its_share_of_the_batch_far_from_its_best():
+    """With ``explore_share=1`` the stalled search's later batches are far from its best cell."""
+    plain, _, _ = _stalling_search(40, explore_share=0.0)
+    assert not any("explore" in h for h in plain.history)
+    s, archs, best = _stalling_search(40, explore_share=1.0)
+    explored = [h["explore"] for h in s.history if h.get("explore")]
+    assert explored and sum(explored) >= 8, f"no round explored: {s.history}"
+    near = _token_distance_to(s.space, archs[-sum(explored) :], [best])
+    assert (near >= 3).mean() > 0.5, f"the exploring batches stayed next to the best cell: {near}"
+
+
+def test_a_stalled_search_escapes_by_completing_the_best_cells_neighbourhood_then_two_edits():
+    """With ``escape_share=1`` the stalled search evaluates every neighbour of its best cell,
+    then spends its batches two edits away."""
+    plain, plain_archs, best = _stalling_search(70, escape_share=0.0)
     assert not any("complete" in h for h in plain.history)
-    s, archs = run(1.0)
+    s, archs, _ = _stalling_search(70, escape_share=1.0)
+    space = s.space
     assert sum(h.get("complete", 0) for h in s.history) >= 30, f"no round completed the neighbourhood: {s.history}"
     evaluated = {space.key(a) for a in archs}
     assert all(space.key(a) in evaluated for a in space.neighbours(best)), "a neighbour of the best was left out"
