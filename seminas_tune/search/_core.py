@@ -78,7 +78,7 @@ def resolved_settings(searcher: Any) -> dict:
         if name in ("space", "points_to_evaluate") or not hasattr(searcher, name):
             continue
         v = getattr(searcher, name)
-        out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+        out[name] = dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
     return out
 
 
@@ -365,7 +365,7 @@ class SearcherCore(Searcher):
         self._rescored_count = len(keys)
         return True
 
-    def _bound_rescore(self) -> Callable:
+    def _bound_rescore(self) -> Callable[[list], Any] | None:
         """``rescore``, told the experiment's folder once it is known: a scorer with an
         ``in_experiment(folder)`` method (``SupernetScorer``) finds the experiment's checkpoints
         there when its store is not running."""
